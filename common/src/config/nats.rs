@@ -1,0 +1,105 @@
+//! How a component reaches the mesh: the NATS servers and the credentials of its role.
+
+use super::{ConfigError, Secret};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Args, PartialEq, Eq)]
+#[command(next_help_heading = "Mesh (NATS JetStream)")]
+pub struct NatsArgs {
+    /// The proof broker: NATS server URL(s), comma separated (nats://host:4222 or
+    /// tls://host:4222). On an agent this is where jobs come from; on the node, where they go.
+    #[arg(long = "prover-broker-host", env = "PROVER_BROKER_HOST", value_name = "PROVER_BROKER_HOST",
+          value_delimiter = ',', default_value = "nats://127.0.0.1:4222")]
+    pub servers: Vec<String>,
+
+    /// NATS credentials file (JWT + nkey seed) for this component's role.
+    #[arg(long, env = "NATS_CREDS", value_name = "NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+
+    /// NATS user name (with NATS_PASSWORD), as an alternative to a credentials file.
+    #[arg(long, env = "NATS_USER", value_name = "NATS_USER")]
+    pub nats_user: Option<String>,
+
+    /// NATS password for NATS_USER.
+    #[arg(long, env = "NATS_PASSWORD", value_name = "NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<Secret>,
+
+    /// PEM file of the CA that signed the NATS servers' TLS certificates (enables TLS).
+    #[arg(long, env = "NATS_TLS_CA", value_name = "NATS_TLS_CA")]
+    pub nats_tls_ca: Option<PathBuf>,
+}
+
+impl NatsArgs {
+    /// Checks the server URLs and the credential combination.
+    ///
+    /// URLs are parsed here rather than by clap so that a URL carrying a password is
+    /// refused without echoing it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        const VAR: &str = "PROVER_BROKER_HOST";
+        if self.servers.iter().all(|s| s.trim().is_empty()) {
+            return Err(ConfigError::new(VAR, "no NATS server URL given"));
+        }
+        for raw in self.servers.iter().filter(|s| !s.trim().is_empty()) {
+            let url = url::Url::parse(raw.trim());
+            let url = match url {
+                Ok(u) => u,
+                Err(e) => {
+                    let shown = if raw.contains('@') { "[a URL with credentials]" } else { raw.as_str() };
+                    return Err(ConfigError::new(VAR, format!("'{shown}' is not a URL ({e})")));
+                }
+            };
+            if url.password().is_some() || !url.username().is_empty() {
+                return Err(ConfigError::new(
+                    VAR,
+                    "credentials inside the URL are refused (they would end up in logs); use NATS_USER/NATS_PASSWORD or NATS_CREDS",
+                ));
+            }
+            if !matches!(url.scheme(), "nats" | "tls") {
+                return Err(ConfigError::new(
+                    VAR,
+                    format!("'{raw}': scheme '{}' not supported (expected nats or tls)", url.scheme()),
+                ));
+            }
+            if url.host_str().is_none_or(|h| h.is_empty()) {
+                return Err(ConfigError::new(VAR, format!("'{raw}' has no host")));
+            }
+        }
+        match (&self.nats_creds, &self.nats_user, &self.nats_password) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(ConfigError::new(
+                    "NATS_CREDS",
+                    "give either a credentials file or NATS_USER/NATS_PASSWORD, not both",
+                ))
+            }
+            (None, None, Some(_)) => {
+                return Err(ConfigError::new("NATS_PASSWORD", "set without NATS_USER"))
+            }
+            (None, Some(_), None) => {
+                return Err(ConfigError::new("NATS_USER", "set without NATS_PASSWORD"))
+            }
+            _ => {}
+        }
+        if let Some(p) = &self.nats_creds {
+            std::fs::metadata(p).map_err(|e| {
+                ConfigError::new("NATS_CREDS", format!("cannot read '{}': {e}", p.display()))
+            })?;
+        }
+        if let Some(p) = &self.nats_tls_ca {
+            std::fs::metadata(p).map_err(|e| {
+                ConfigError::new("NATS_TLS_CA", format!("cannot read '{}': {e}", p.display()))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The server list joined for `async_nats::connect` (it takes a comma-separated list).
+    pub fn server_list(&self) -> String {
+        self.servers
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}

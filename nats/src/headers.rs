@@ -1,0 +1,62 @@
+//! Header names and the readable headers put on job and result messages.
+
+use async_nats::HeaderMap;
+use provemesh_common::{AgentId, EpochNumber, JobId, ProofType};
+
+pub const JOB_ID: &str = "Prove-Job-Id";
+pub const PROOF_TYPE: &str = "Prove-Type";
+pub const EPOCH: &str = "Prove-Epoch";
+pub const ATTEMPT: &str = "Prove-Attempt";
+pub const AGENT: &str = "Prove-Agent";
+pub const OUTCOME: &str = "Prove-Outcome";
+pub const ENQUEUED_AT: &str = "Prove-Enqueued-At";
+/// JetStream's de-duplication header.
+pub const MSG_ID: &str = "Nats-Msg-Id";
+
+/// Headers of a job message. The attempt a job is on is the consumer's delivery count
+/// (shown by any JetStream tool as "delivered"); the status bucket records it too.
+pub fn for_job(id: &JobId, proof_type: ProofType, epoch: EpochNumber, enqueued_at_ms: u64) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(MSG_ID, id.to_hex().as_str());
+    h.insert(JOB_ID, id.to_hex().as_str());
+    h.insert(PROOF_TYPE, proof_type.as_str());
+    h.insert(EPOCH, epoch.to_string().as_str());
+    h.insert(ENQUEUED_AT, enqueued_at_ms.to_string().as_str());
+    h
+}
+
+/// Headers of a result message. Its `Nats-Msg-Id` is derived from the job id, so a result
+/// re-published after a crash is dropped by the server as a duplicate.
+pub fn for_result(
+    id: &JobId,
+    proof_type: ProofType,
+    epoch: EpochNumber,
+    attempt: u32,
+    agent: &AgentId,
+    outcome: &str,
+) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(MSG_ID, format!("result.{}", id.to_hex()).as_str());
+    h.insert(JOB_ID, id.to_hex().as_str());
+    h.insert(PROOF_TYPE, proof_type.as_str());
+    h.insert(EPOCH, epoch.to_string().as_str());
+    h.insert(ATTEMPT, attempt.to_string().as_str());
+    h.insert(AGENT, agent.0.as_str());
+    h.insert(OUTCOME, outcome);
+    h
+}
+
+/// Reads a header as a string.
+pub fn get<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {
+    headers?.get(name).map(|v| v.as_str())
+}
+
+/// What the headers of a job message say about it, used when its payload cannot be
+/// decoded (so the failure can still be reported against the right job).
+pub fn job_identity(headers: Option<&HeaderMap>) -> Option<(JobId, ProofType, EpochNumber)> {
+    Some((
+        get(headers, JOB_ID)?.parse().ok()?,
+        get(headers, PROOF_TYPE)?.parse().ok()?,
+        get(headers, EPOCH)?.parse().ok()?,
+    ))
+}
