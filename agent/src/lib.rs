@@ -1,1 +1,20 @@
-//! placeholder
+//! The prover agent: stateless, pulls proving jobs of the proof types it allows from
+//! JetStream, proves them through a [`ProvingBackend`], stores the proof in the proof
+//! store, reports the result, and only then acknowledges the job.
+//!
+//! Safe to kill at any point: a job is acknowledged only after its proof is stored and its
+//! result published, so a crash leaves the job to be redelivered; the next agent finds the
+//! proof already stored and re-reports it (the server drops the duplicate result), so
+//! nothing is lost and nothing is proved or reported twice.
+
+pub mod backend;
+pub mod config;
+mod job;
+pub mod launch;
+mod runtime;
+pub mod simulated;
+
+pub use backend::{BackendError, ProvingBackend, ProvingRequest};
+pub use config::{AgentArgs, AgentConfig};
+pub use runtime::{Agent, AgentError, AgentStats};
+pub use simulated::{SimulatedBackend, SimulatedConfig};

@@ -10,6 +10,7 @@
 
 pub mod connect;
 pub mod headers;
+pub mod messages;
 pub mod subjects;
 pub mod topology;
 

@@ -65,6 +65,18 @@ impl Default for TopologyConfig {
     }
 }
 
+impl From<&provemesh_common::config::MeshArgs> for TopologyConfig {
+    fn from(a: &provemesh_common::config::MeshArgs) -> Self {
+        TopologyConfig {
+            replicas: a.replicas as usize,
+            ack_wait: a.ack_wait,
+            max_deliver: a.max_deliver as i64,
+            duplicate_window: a.duplicate_window,
+            ..Default::default()
+        }
+    }
+}
+
 /// Applying the topology failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TopologyError {

@@ -7,12 +7,14 @@
 //! `validate` methods returning [`ConfigError`].
 
 mod log;
+mod mesh;
 mod nats;
 mod secret;
 mod store;
 pub mod values;
 
 pub use log::{LogArgs, LogLevel};
+pub use mesh::MeshArgs;
 pub use nats::NatsArgs;
 pub use secret::Secret;
 pub use store::{ProofStoreArgs, ProofStoreConfig, ProofStoreLocation};

@@ -99,3 +99,40 @@ mod tests {
         );
     }
 }
+
+/// A duration such as `250ms`, `30s`, `5m` or `1h` (a bare number is seconds).
+pub fn duration(raw: &str) -> Result<std::time::Duration, String> {
+    use std::time::Duration;
+    let t = raw.trim();
+    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => (&t[..i], t[i..].trim()),
+        None => (t, "s"),
+    };
+    let n: f64 = num.parse().map_err(|_| format!("'{raw}' is not a duration (e.g. 500ms, 30s, 5m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("'{raw}': unknown unit '{unit}' (use ms, s, m or h)")),
+    };
+    if !secs.is_finite() || secs < 0.0 || secs > 365.0 * 86400.0 {
+        return Err(format!("'{raw}' is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::duration;
+    use std::time::Duration;
+
+    #[test]
+    fn parses_units() {
+        assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(duration("soon").is_err());
+        assert!(duration("5 fortnights").unwrap_err().contains("unknown unit"));
+    }
+}

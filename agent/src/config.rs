@@ -1,0 +1,156 @@
+//! The agent's configuration: flags and environment variables, validated once at start.
+
+use crate::simulated::SimulatedConfig;
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args};
+use provemesh_common::config::{values, ConfigError};
+use provemesh_common::{AgentId, ProofType};
+use std::collections::HashMap;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Args, PartialEq)]
+#[command(next_help_heading = "Prover agent")]
+pub struct AgentArgs {
+    /// Maximum number of jobs this agent proves at once.
+    #[arg(long = "prover-agent-concurrency", env = "PROVER_AGENT_CONCURRENCY", value_name = "PROVER_AGENT_CONCURRENCY",
+          default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+
+    /// Proof types this agent proves (comma separated; default: all). One of: base_parity,
+    /// root_parity, private_base_rollup, public_base_rollup, merge_rollup, block_root_rollup,
+    /// block_merge_rollup, root_rollup.
+    #[arg(long = "prover-agent-proof-types", env = "PROVER_AGENT_PROOF_TYPES", value_name = "PROVER_AGENT_PROOF_TYPES",
+          value_delimiter = ',')]
+    pub proof_types: Vec<ProofType>,
+
+    /// This agent's name in job statuses and results (default: host name plus a random
+    /// suffix).
+    #[arg(long = "prover-agent-id", env = "PROVER_AGENT_ID", value_name = "PROVER_AGENT_ID")]
+    pub id: Option<String>,
+
+    /// On SIGTERM/SIGINT: how long in-flight jobs may run before they are handed back to
+    /// the mesh (spot instances get about two minutes' notice).
+    #[arg(long = "prover-agent-drain-deadline", env = "PROVER_AGENT_DRAIN_DEADLINE", value_name = "PROVER_AGENT_DRAIN_DEADLINE",
+          default_value = "30s", value_parser = values::duration)]
+    pub drain_deadline: Duration,
+
+    /// Generate real proofs with Barretenberg (true) or simulated ones (false).
+    #[arg(long = "prover-real-proofs", env = "PROVER_REAL_PROOFS", value_name = "PROVER_REAL_PROOFS",
+          default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set,
+          value_parser = BoolishValueParser::new())]
+    pub real_proofs: bool,
+
+    /// Simulated proving time per proof type, e.g. `base_parity=50ms,merge_rollup=200ms`
+    /// (PROVER_REAL_PROOFS=false only; unlisted types take PROVER_SIMULATED_DEFAULT_DELAY).
+    #[arg(long = "simulated-delays", env = "PROVER_SIMULATED_DELAYS", value_name = "PROVER_SIMULATED_DELAYS",
+          value_delimiter = ',', value_parser = parse_type_delay)]
+    pub simulated_delays: Vec<(ProofType, Duration)>,
+
+    /// Simulated proving time of proof types not in PROVER_SIMULATED_DELAYS.
+    #[arg(long = "simulated-default-delay", env = "PROVER_SIMULATED_DEFAULT_DELAY", value_name = "PROVER_SIMULATED_DEFAULT_DELAY",
+          default_value = "100ms", value_parser = values::duration)]
+    pub simulated_default_delay: Duration,
+
+    /// Random spread of simulated proving times, as a fraction (0.2 = ±20%).
+    #[arg(long = "simulated-jitter", env = "PROVER_SIMULATED_JITTER", value_name = "PROVER_SIMULATED_JITTER",
+          default_value_t = 0.0, value_parser = parse_fraction)]
+    pub simulated_jitter: f64,
+
+    /// Size in bytes of each simulated proof.
+    #[arg(long = "simulated-proof-size", env = "PROVER_SIMULATED_PROOF_SIZE", value_name = "PROVER_SIMULATED_PROOF_SIZE",
+          default_value_t = 16384, value_parser = clap::value_parser!(u32).range(128..=(64 * 1024 * 1024)))]
+    pub simulated_proof_size: u32,
+}
+
+fn parse_type_delay(raw: &str) -> Result<(ProofType, Duration), String> {
+    let (t, d) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("'{raw}': expected TYPE=DURATION, e.g. merge_rollup=200ms"))?;
+    Ok((t.parse().map_err(|e| format!("{e}"))?, values::duration(d)?))
+}
+
+fn parse_fraction(raw: &str) -> Result<f64, String> {
+    let f: f64 = raw.trim().parse().map_err(|_| format!("'{raw}' is not a number"))?;
+    if !(0.0..=1.0).contains(&f) {
+        return Err(format!("{f} is outside 0..=1"));
+    }
+    Ok(f)
+}
+
+/// The agent's validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentConfig {
+    pub id: AgentId,
+    /// Allowed proof types, highest scheduling priority first.
+    pub proof_types: Vec<ProofType>,
+    pub concurrency: usize,
+    pub drain_deadline: Duration,
+    /// How long an idle agent's pull requests wait on the server before being renewed.
+    pub idle_poll: Duration,
+    /// Most jobs taken in one pull (never more than free slots).
+    pub max_fetch_batch: usize,
+    pub simulated: SimulatedConfig,
+}
+
+impl AgentConfig {
+    /// A configuration for `types` with defaults elsewhere (tests, in-process agents).
+    pub fn new(id: impl Into<String>, types: &[ProofType], concurrency: usize) -> Self {
+        AgentConfig {
+            id: AgentId(id.into()),
+            proof_types: ProofType::by_priority(if types.is_empty() { &ProofType::ALL } else { types }),
+            concurrency: concurrency.max(1),
+            drain_deadline: Duration::from_secs(30),
+            idle_poll: Duration::from_secs(3),
+            max_fetch_batch: 64,
+            simulated: SimulatedConfig::default(),
+        }
+    }
+}
+
+impl AgentArgs {
+    pub fn validate(&self) -> Result<AgentConfig, ConfigError> {
+        if self.real_proofs {
+            return Err(ConfigError::new(
+                "PROVER_REAL_PROOFS",
+                "true needs the Barretenberg backend, which this build does not have yet; use PROVER_REAL_PROOFS=false (simulated proofs)",
+            ));
+        }
+        let id = match &self.id {
+            Some(s) if s.trim().is_empty() => return Err(ConfigError::new("PROVER_AGENT_ID", "empty")),
+            Some(s) if !s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) => {
+                return Err(ConfigError::new(
+                    "PROVER_AGENT_ID",
+                    format!("'{s}': only letters, digits, '-', '_' and '.' are allowed"),
+                ))
+            }
+            Some(s) => s.clone(),
+            None => default_agent_id(),
+        };
+        let mut cfg = AgentConfig::new(id, &self.proof_types, self.concurrency as usize);
+        cfg.drain_deadline = self.drain_deadline;
+        let mut delays = HashMap::new();
+        for (t, d) in &self.simulated_delays {
+            if delays.insert(*t, *d).is_some() {
+                return Err(ConfigError::new("PROVER_SIMULATED_DELAYS", format!("{t} is listed twice")));
+            }
+        }
+        cfg.simulated = SimulatedConfig {
+            delays,
+            default_delay: self.simulated_default_delay,
+            jitter: self.simulated_jitter,
+            proof_size: self.simulated_proof_size as usize,
+        };
+        Ok(cfg)
+    }
+}
+
+/// `<hostname>-<4 random hex digits>`.
+pub fn default_agent_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "agent".into());
+    let host: String = host.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+    format!("{host}-{:04x}", rand::random::<u16>())
+}

@@ -1,0 +1,354 @@
+//! One job on an agent, from pull to acknowledgement.
+//!
+//! Order of effects: proof stored → result published → job acknowledged → status
+//! recorded. A crash between any two leaves the job unacknowledged; its redelivery finds
+//! the proof in the store and re-publishes the same result, which the server drops as a
+//! duplicate (`Nats-Msg-Id` = `result.<job id>`). So nothing is lost and the node sees one
+//! result per job.
+//!
+//! While it runs, the job sends in-progress acks every third of AckWait, so a long proof
+//! is not redelivered; a killed agent stops sending them and the job returns to the mesh
+//! after AckWait.
+
+use crate::backend::{BackendError, ProvingRequest};
+use crate::runtime::Inner;
+use async_nats::jetstream::{AckKind, Message};
+use backon::{ExponentialBuilder, Retryable};
+use bytes::Bytes;
+use provemesh_common::job::ENVELOPE_VERSION;
+use provemesh_common::{
+    codec, unix_millis, FailureKind, InputRef, JobEnvelope, JobId, JobOutcome, JobResult, JobState, JobStatus,
+    ProofRef, ProofType,
+};
+use provemesh_nats::{headers, messages, subjects};
+use provemesh_store::{ProofStore, StoreError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::OwnedSemaphorePermit;
+use tracing::{debug, info, warn, Instrument};
+
+/// Why a job did not produce a proof.
+enum JobError {
+    /// Would fail again with the same input.
+    Deterministic(String),
+    /// May pass on another attempt.
+    Transient(String),
+    /// Stopped from outside: the epoch was cancelled or the agent is handing jobs back.
+    Interrupted,
+}
+
+pub(crate) async fn run(inner: Arc<Inner>, consumer_type: ProofType, msg: Message, _permit: OwnedSemaphorePermit) {
+    inner.stats.bump(|s| &s.started);
+    let attempt = msg.info().map(|i| i.delivered.max(1) as u32).unwrap_or(1);
+    let msg = Arc::new(msg);
+    let _heartbeat = Heartbeat::start(msg.clone(), inner.ack_wait);
+
+    let env = match decode(&msg, consumer_type) {
+        Ok(env) => env,
+        Err(reason) => return reject_malformed(&inner, &msg, consumer_type, attempt, reason).await,
+    };
+    let span = tracing::info_span!(
+        "job",
+        job = %env.id.short(),
+        proof_type = %env.proof_type,
+        epoch = %env.epoch,
+        attempt,
+        agent = %inner.cfg.id
+    );
+    handle(inner, msg, env, attempt).instrument(span).await
+}
+
+async fn handle(inner: Arc<Inner>, msg: Arc<Message>, env: JobEnvelope, attempt: u32) {
+    let cancelled = inner.cancellations.watch(env.epoch);
+    if cancelled.is_cancelled() {
+        inner.stats.bump(|s| &s.cancelled);
+        debug!("epoch cancelled; dropping job");
+        ack(&msg, AckKind::Term).await;
+        status(&inner, &env, JobState::Cancelled, attempt, None).await;
+        return;
+    }
+    if let Some(deadline) = env.deadline_ms.filter(|d| unix_millis() > *d) {
+        inner.stats.bump(|s| &s.failed);
+        let error = format!("deadline passed {} ms ago before proving started", unix_millis() - deadline);
+        finish_failed(&inner, &msg, &env, attempt, FailureKind::Expired, error).await;
+        return;
+    }
+    status(&inner, &env, JobState::Proving, attempt, None).await;
+
+    let started = Instant::now();
+    let outcome = tokio::select! {
+        r = execute(&inner, &env) => r,
+        _ = cancelled.cancelled() => Err(JobError::Interrupted),
+        _ = inner.hand_back.cancelled() => Err(JobError::Interrupted),
+    };
+    match outcome {
+        Ok((proof, proved_now)) => {
+            // A cancel that raced with the proof: the epoch's results must not arrive.
+            if inner.cancellations.is_cancelled(env.epoch) {
+                inner.stats.bump(|s| &s.cancelled);
+                ack(&msg, AckKind::Term).await;
+                status(&inner, &env, JobState::Cancelled, attempt, None).await;
+                return;
+            }
+            let prove_ms = if proved_now { started.elapsed().as_millis() as u64 } else { 0 };
+            let result = result_of(&inner, &env, attempt, JobOutcome::Proved(proof), prove_ms);
+            if let Err(e) = publish(&inner, &result).await {
+                // Not acknowledged: the job comes back and the stored proof is re-reported.
+                warn!(error = %e, "cannot report result; the job will be redelivered");
+                return;
+            }
+            ack(&msg, AckKind::Ack).await;
+            if proved_now {
+                inner.stats.bump(|s| &s.proved);
+            } else {
+                inner.stats.bump(|s| &s.reused);
+            }
+            status(&inner, &env, JobState::Proved, attempt, None).await;
+            debug!(prove_ms, reused = !proved_now, "proved");
+        }
+        Err(JobError::Deterministic(error)) => {
+            inner.stats.bump(|s| &s.failed);
+            warn!(%error, "job failed (not retried)");
+            finish_failed(&inner, &msg, &env, attempt, FailureKind::Deterministic, error).await;
+        }
+        Err(JobError::Transient(error)) if attempt >= inner.max_deliver => {
+            inner.stats.bump(|s| &s.failed);
+            let error = format!("gave up after {attempt} attempts; last error: {error}");
+            warn!(%error, "job failed");
+            finish_failed(&inner, &msg, &env, attempt, FailureKind::Exhausted, error).await;
+        }
+        Err(JobError::Transient(error)) => {
+            inner.stats.bump(|s| &s.retried);
+            let delay = retry_delay(attempt);
+            info!(%error, retry_in = ?delay, "transient failure; handing the job back");
+            status(&inner, &env, JobState::Retrying, attempt, Some(error)).await;
+            ack(&msg, AckKind::Nak(Some(delay))).await;
+        }
+        Err(JobError::Interrupted) if inner.cancellations.is_cancelled(env.epoch) => {
+            inner.stats.bump(|s| &s.cancelled);
+            info!("epoch cancelled while proving; job dropped");
+            ack(&msg, AckKind::Term).await;
+            status(&inner, &env, JobState::Cancelled, attempt, None).await;
+        }
+        Err(JobError::Interrupted) => {
+            inner.stats.bump(|s| &s.handed_back);
+            info!("drain deadline: handing the job back to the mesh");
+            status(&inner, &env, JobState::Retrying, attempt, Some(format!("agent {} shut down before finishing", inner.cfg.id))).await;
+            ack(&msg, AckKind::Nak(None)).await;
+        }
+    }
+}
+
+/// Fetches inputs, proves (unless the proof already exists), stores the proof.
+/// Returns the proof reference and whether it was proved now.
+async fn execute(inner: &Inner, env: &JobEnvelope) -> Result<(ProofRef, bool), JobError> {
+    let key = ProofStore::proof_key(env.epoch, &env.id);
+    if let Some((existing, _)) = with_retry(|| inner.store.get_if_exists(&key)).await.map_err(store_error)? {
+        debug!("proof already stored; re-reporting it");
+        return Ok((existing, false));
+    }
+    let inputs: Bytes = match &env.inputs {
+        InputRef::Inline(b) => b.clone(),
+        InputRef::Object { key, size, sha256 } => {
+            let r = ProofRef { key: key.clone(), size: *size, sha256: *sha256 };
+            with_retry(|| inner.store.get_verified(&r)).await.map_err(store_error)?
+        }
+    };
+    if JobId::derive(env.proof_type, &inputs) != env.id {
+        return Err(JobError::Deterministic(format!(
+            "job id {} does not match its inputs (tampered or corrupt envelope)",
+            env.id
+        )));
+    }
+    let proof = inner
+        .backend
+        .prove(ProvingRequest { id: env.id, proof_type: env.proof_type, epoch: env.epoch, inputs })
+        .await
+        .map_err(|e| match e {
+            BackendError::Transient(m) => JobError::Transient(format!("backend {}: {m}", inner.backend.name())),
+            other => JobError::Deterministic(other.to_string()),
+        })?;
+    let stored = with_retry(|| inner.store.put(&key, proof.clone())).await.map_err(store_error)?;
+    Ok((stored, true))
+}
+
+fn store_error(e: StoreError) -> JobError {
+    if e.is_transient() {
+        JobError::Transient(e.to_string())
+    } else {
+        JobError::Deterministic(e.to_string())
+    }
+}
+
+/// Retries transient store failures a few times within about three seconds; longer
+/// outages are handled by handing the job back with a growing delay.
+async fn with_retry<T, F, Fut>(f: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    f.retry(
+        ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(1))
+            .with_max_times(4),
+    )
+    .when(|e: &StoreError| e.is_transient())
+    .await
+}
+
+/// Delay before attempt `attempt + 1` after a transient failure: 1 s, 2 s, 4 s… ≤ 30 s.
+fn retry_delay(attempt: u32) -> Duration {
+    Duration::from_secs((1u64 << attempt.saturating_sub(1).min(5)).min(30))
+}
+
+fn decode(msg: &Message, consumer_type: ProofType) -> Result<JobEnvelope, String> {
+    let env: JobEnvelope = codec::decode("job envelope", &msg.payload).map_err(|e| e.to_string())?;
+    if env.version > ENVELOPE_VERSION {
+        return Err(format!(
+            "envelope version {} is newer than this agent understands ({ENVELOPE_VERSION})",
+            env.version
+        ));
+    }
+    if env.proof_type != consumer_type {
+        return Err(format!("a {} job was queued for {consumer_type} agents", env.proof_type));
+    }
+    match subjects::parse_job_subject(&msg.subject) {
+        Some((e, t)) if e == env.epoch && t == env.proof_type => Ok(env),
+        _ => Err(format!(
+            "subject {} does not match the envelope (epoch {}, {})",
+            msg.subject, env.epoch, env.proof_type
+        )),
+    }
+}
+
+/// A payload that is not a valid envelope: terminated at once. If the headers still say
+/// which job it is, the node gets a failure result for it.
+async fn reject_malformed(inner: &Inner, msg: &Message, consumer_type: ProofType, attempt: u32, reason: String) {
+    inner.stats.bump(|s| &s.failed);
+    let error = format!("malformed job on {}: {reason}", msg.subject);
+    match headers::job_identity(msg.headers.as_ref()) {
+        Some((id, proof_type, epoch)) => {
+            warn!(job = %id.short(), %proof_type, %epoch, %error, "terminating malformed job");
+            let result = JobResult {
+                id,
+                proof_type,
+                epoch,
+                attempt,
+                agent: inner.cfg.id.clone(),
+                outcome: JobOutcome::Failed { kind: FailureKind::Deterministic, error: error.clone() },
+                prove_ms: 0,
+                finished_at_ms: unix_millis(),
+            };
+            if let Err(e) = publish(inner, &result).await {
+                warn!(error = %e, "cannot report the malformed job");
+            }
+            let s = JobStatus {
+                id,
+                proof_type,
+                epoch,
+                state: JobState::Failed,
+                attempt,
+                agent: Some(inner.cfg.id.clone()),
+                error: Some(error),
+                updated_at_ms: unix_millis(),
+            };
+            let _ = messages::put_status(&inner.topo.js, &s, false).await;
+        }
+        None => warn!(consumer = %consumer_type, %error, "terminating malformed job that names no job id"),
+    }
+    ack(msg, AckKind::Term).await;
+}
+
+async fn finish_failed(inner: &Inner, msg: &Message, env: &JobEnvelope, attempt: u32, kind: FailureKind, error: String) {
+    let result = result_of(inner, env, attempt, JobOutcome::Failed { kind, error: error.clone() }, 0);
+    if let Err(e) = publish(inner, &result).await {
+        warn!(error = %e, "cannot report the failure; the job will be redelivered");
+        return;
+    }
+    ack(msg, AckKind::Term).await;
+    status(inner, env, JobState::Failed, attempt, Some(error)).await;
+}
+
+fn result_of(inner: &Inner, env: &JobEnvelope, attempt: u32, outcome: JobOutcome, prove_ms: u64) -> JobResult {
+    JobResult {
+        id: env.id,
+        proof_type: env.proof_type,
+        epoch: env.epoch,
+        attempt,
+        agent: inner.cfg.id.clone(),
+        outcome,
+        prove_ms,
+        finished_at_ms: unix_millis(),
+    }
+}
+
+async fn publish(inner: &Inner, r: &JobResult) -> Result<(), messages::MessageError> {
+    (|| messages::publish_result(&inner.topo.js, r))
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(100))
+                .with_max_delay(Duration::from_secs(2))
+                .with_max_times(6),
+        )
+        .await
+}
+
+async fn status(inner: &Inner, env: &JobEnvelope, state: JobState, attempt: u32, error: Option<String>) {
+    let s = JobStatus {
+        id: env.id,
+        proof_type: env.proof_type,
+        epoch: env.epoch,
+        state,
+        attempt,
+        agent: Some(inner.cfg.id.clone()),
+        error,
+        updated_at_ms: unix_millis(),
+    };
+    if let Err(e) = messages::put_status(&inner.topo.js, &s, false).await {
+        debug!(error = %e, "status update not recorded");
+    }
+}
+
+async fn ack(msg: &Message, kind: AckKind) {
+    if let Err(e) = msg.ack_with(kind).await {
+        debug!(error = %e, ?kind, "ack not delivered; the server will redeliver after AckWait");
+    }
+}
+
+/// Sends `+WPI` every third of AckWait until dropped.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Heartbeat {
+    fn start(msg: Arc<Message>, ack_wait: Duration) -> Self {
+        let every = (ack_wait / 3).max(Duration::from_millis(100));
+        Heartbeat(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = msg.ack_with(AckKind::Progress).await {
+                    debug!(error = %e, "in-progress ack failed");
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_delay;
+    use std::time::Duration;
+
+    #[test]
+    fn retry_delay_grows_and_caps() {
+        assert_eq!(retry_delay(1), Duration::from_secs(1));
+        assert_eq!(retry_delay(2), Duration::from_secs(2));
+        assert_eq!(retry_delay(4), Duration::from_secs(8));
+        assert_eq!(retry_delay(40), Duration::from_secs(30));
+    }
+}

@@ -1,0 +1,101 @@
+//! Enqueueing jobs: content-addressed ids, large inputs to the store first, pipelined
+//! publishes, server-side de-duplication.
+
+use crate::{Broker, BrokerError};
+use bytes::Bytes;
+use futures::{stream, StreamExt, TryStreamExt};
+use provemesh_common::job::{ENVELOPE_VERSION, INLINE_INPUT_LIMIT};
+use provemesh_common::{unix_millis, EpochNumber, InputRef, JobEnvelope, JobId, ProofType};
+use provemesh_nats::messages;
+use provemesh_store::ProofStore;
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub epoch: EpochNumber,
+    pub proof_type: ProofType,
+    /// The circuit inputs; the job id is derived from them and the proof type.
+    pub inputs: Bytes,
+    /// Unix ms after which the proof is useless (the epoch's submission deadline).
+    pub deadline_ms: Option<u64>,
+}
+
+impl NewJob {
+    pub fn id(&self) -> JobId {
+        JobId::derive(self.proof_type, &self.inputs)
+    }
+}
+
+/// The outcome of enqueueing one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enqueued {
+    pub id: JobId,
+    /// The same job was already queued within the duplicate window: nothing new queued.
+    pub duplicate: bool,
+}
+
+impl Broker {
+    /// Enqueues one job. See [`Broker::enqueue_many`].
+    pub async fn enqueue(&self, job: NewJob) -> Result<Enqueued, BrokerError> {
+        Ok(self.enqueue_many(vec![job]).await?.remove(0))
+    }
+
+    /// Enqueues jobs, pipelining the publishes (one round trip for the batch, not one per
+    /// job). Inputs above the inline limit are uploaded to the proof store first. The job
+    /// id (hash of type and inputs) is the message id, so enqueueing the same job again —
+    /// from a restarted node or a second one — within the duplicate window queues nothing;
+    /// after it, an agent finds the stored proof and does not prove it again.
+    pub async fn enqueue_many(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, BrokerError> {
+        let mut cancelled = std::collections::HashMap::new();
+        for j in &jobs {
+            if !cancelled.contains_key(&j.epoch) {
+                cancelled.insert(j.epoch, self.is_cancelled(j.epoch).await?);
+            }
+            if cancelled[&j.epoch] {
+                return Err(BrokerError::EpochCancelled(j.epoch));
+            }
+        }
+        let now = unix_millis();
+        let envelopes: Vec<JobEnvelope> = stream::iter(jobs)
+            .map(|j| self.envelope(j, now))
+            .buffered(16)
+            .try_collect()
+            .await?;
+        let mut acks = Vec::with_capacity(envelopes.len());
+        for env in &envelopes {
+            acks.push(messages::publish_job(&self.topo.js, env).await?);
+        }
+        let mut out = Vec::with_capacity(acks.len());
+        for (env, ack) in envelopes.iter().zip(acks) {
+            let ack = ack
+                .await
+                .map_err(|e| BrokerError::nats(format!("enqueue job {} (epoch {})", env.id, env.epoch), e))?;
+            out.push(Enqueued { id: env.id, duplicate: ack.duplicate });
+        }
+        Ok(out)
+    }
+
+    async fn envelope(&self, j: NewJob, now: u64) -> Result<JobEnvelope, BrokerError> {
+        let id = j.id();
+        let inputs = if j.inputs.len() <= INLINE_INPUT_LIMIT {
+            InputRef::Inline(j.inputs)
+        } else {
+            let key = ProofStore::input_key(j.epoch, &id);
+            let r = self
+                .store
+                .put(&key, j.inputs)
+                .await
+                .map_err(|source| BrokerError::Store { job: id.to_hex(), epoch: j.epoch, source })?;
+            InputRef::Object { key: r.key, size: r.size, sha256: r.sha256 }
+        };
+        Ok(JobEnvelope {
+            version: ENVELOPE_VERSION,
+            id,
+            proof_type: j.proof_type,
+            epoch: j.epoch,
+            inputs,
+            enqueued_at_ms: now,
+            deadline_ms: j.deadline_ms,
+        })
+    }
+}

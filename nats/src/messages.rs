@@ -1,0 +1,92 @@
+//! Publishing and reading the mesh's messages: jobs, results, statuses, cancel markers.
+//! Broker and agents both go through these, so subjects and headers are spelled once.
+
+use crate::{headers, subjects};
+use async_nats::jetstream::{self, context::PublishAckFuture, kv, Context};
+use bytes::Bytes;
+use provemesh_common::codec::{self, CodecError};
+use provemesh_common::{EpochNumber, JobEnvelope, JobOutcome, JobResult, JobStatus};
+
+/// A mesh message could not be sent or read.
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error("publish to {subject}: {source}")]
+    Publish {
+        subject: String,
+        #[source]
+        source: async_nats::Error,
+    },
+    #[error("status bucket {op} {key}: {source}")]
+    Status {
+        op: &'static str,
+        key: String,
+        #[source]
+        source: async_nats::Error,
+    },
+}
+
+/// Publishes a job; the returned future resolves to the server's ack, whose `duplicate`
+/// flag says the same job id was already queued within the duplicate window.
+pub async fn publish_job(js: &Context, env: &JobEnvelope) -> Result<PublishAckFuture, MessageError> {
+    let subject = subjects::job(env.epoch, env.proof_type);
+    let payload = codec::encode("job envelope", env)?;
+    let h = headers::for_job(&env.id, env.proof_type, env.epoch, env.enqueued_at_ms);
+    js.send_publish(
+        subject.clone(),
+        jetstream::message::PublishMessage::build().payload(payload.into()).headers(h),
+    )
+    .await
+    .map_err(|e| MessageError::Publish { subject, source: e.into() })
+}
+
+/// Publishes a result and waits for the server to store it. A result published twice for
+/// the same job (after a crash between report and ack) is dropped by the server.
+pub async fn publish_result(js: &Context, r: &JobResult) -> Result<(), MessageError> {
+    let subject = subjects::result(r.epoch, &r.id);
+    let payload = codec::encode("job result", r)?;
+    let outcome = match &r.outcome {
+        JobOutcome::Proved(_) => "proved".to_string(),
+        JobOutcome::Failed { kind, .. } => format!("failed:{kind}"),
+    };
+    let h = headers::for_result(&r.id, r.proof_type, r.epoch, r.attempt, &r.agent, &outcome);
+    let err = |e: async_nats::Error| MessageError::Publish { subject: subject.clone(), source: e };
+    let ack = js
+        .send_publish(subject.clone(), jetstream::message::PublishMessage::build().payload(payload.into()).headers(h))
+        .await
+        .map_err(|e| err(e.into()))?;
+    ack.await.map_err(|e| err(e.into()))?;
+    Ok(())
+}
+
+/// Records a job status revision (a KV put is a JetStream publish on the bucket's
+/// subject). `wait` waits for the server's ack; updates on the hot path do not wait (the
+/// status is for inspection, results carry the truth), keeping a round trip off a proof's
+/// critical path.
+pub async fn put_status(js: &Context, s: &JobStatus, wait: bool) -> Result<(), MessageError> {
+    let key = subjects::status_key(s.epoch, &s.id);
+    let bytes: Bytes = codec::encode("job status", s)?.into();
+    let err = |e: async_nats::Error| MessageError::Status { op: "put", key: key.clone(), source: e };
+    let subject = format!("$KV.{}.{key}", subjects::STATUS_BUCKET);
+    let ack = js.publish(subject, bytes).await.map_err(|e| err(e.into()))?;
+    if wait {
+        ack.await.map_err(|e| err(e.into()))?;
+    }
+    Ok(())
+}
+
+/// Marks `epoch` cancelled for every agent watching the epochs bucket.
+pub async fn mark_cancelled(epochs_kv: &kv::Store, epoch: EpochNumber) -> Result<(), MessageError> {
+    let key = subjects::cancelled_key(epoch);
+    epochs_kv
+        .put(&key, provemesh_common::unix_millis().to_string().into())
+        .await
+        .map_err(|e| MessageError::Status { op: "put", key, source: e.into() })?;
+    Ok(())
+}
+
+/// Parses the epoch out of a cancel marker key.
+pub fn parse_cancelled_key(key: &str) -> Option<EpochNumber> {
+    key.strip_prefix("cancelled.")?.parse().ok()
+}
