@@ -83,6 +83,11 @@ async fn handle(inner: Arc<Inner>, msg: Arc<Message>, env: JobEnvelope, attempt:
     };
     match outcome {
         Ok((proof, proved_now)) => {
+            if proved_now {
+                inner.stats.bump(|s| &s.proved);
+            } else {
+                inner.stats.bump(|s| &s.reused);
+            }
             // A cancel that raced with the proof: the epoch's results must not arrive.
             if inner.cancellations.is_cancelled(env.epoch) {
                 inner.stats.bump(|s| &s.cancelled);
@@ -98,11 +103,6 @@ async fn handle(inner: Arc<Inner>, msg: Arc<Message>, env: JobEnvelope, attempt:
                 return;
             }
             ack(&msg, AckKind::Ack).await;
-            if proved_now {
-                inner.stats.bump(|s| &s.proved);
-            } else {
-                inner.stats.bump(|s| &s.reused);
-            }
             status(&inner, &env, JobState::Proved, attempt, None).await;
             debug!(prove_ms, reused = !proved_now, "proved");
         }

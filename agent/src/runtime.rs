@@ -41,9 +41,9 @@ pub enum AgentError {
 pub struct AgentStats {
     /// Jobs taken from the mesh.
     pub started: AtomicU64,
-    /// Proofs made and reported.
+    /// Proofs made and stored (counted when stored, whether or not the report got out).
     pub proved: AtomicU64,
-    /// Jobs whose proof already existed in the store (re-reported, not re-proved).
+    /// Deliveries whose proof already existed in the store (re-reported, not re-proved).
     pub reused: AtomicU64,
     /// Jobs failed for good (deterministic, exhausted, expired).
     pub failed: AtomicU64,

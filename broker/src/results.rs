@@ -29,9 +29,12 @@ impl ResultDelivery {
 }
 
 /// A durable consumer of results. Its position survives restarts of the node: what was
-/// acknowledged is not delivered again, what was not is.
+/// acknowledged is not delivered again, what was not is. If the server side of the stream
+/// goes away (a cluster leader change, a reconnect), it re-attaches by itself.
 pub struct Results {
-    messages: async_nats::jetstream::consumer::pull::Stream,
+    stream: async_nats::jetstream::stream::Stream,
+    config: pull::Config,
+    messages: Option<async_nats::jetstream::consumer::pull::Stream>,
     cancelled: Arc<Mutex<HashSet<EpochNumber>>>,
     watcher: tokio::task::JoinHandle<()>,
 }
@@ -50,28 +53,19 @@ impl Broker {
             Some(e) => subjects::results_of_epoch(e),
             None => subjects::ALL_RESULTS.to_string(),
         };
-        let consumer: async_nats::jetstream::consumer::PullConsumer = self
-            .topo
-            .results
-            .create_consumer(pull::Config {
-                durable_name: Some(name.to_string()),
-                description: Some("provemesh node results".into()),
-                filter_subject: filter,
-                ack_policy: AckPolicy::Explicit,
-                deliver_policy: DeliverPolicy::All,
-                ack_wait: Duration::from_secs(30),
-                max_ack_pending: 100_000,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| BrokerError::nats(format!("results consumer {name}"), e))?;
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(512)
-            .heartbeat(Duration::from_secs(5))
-            .messages()
-            .await
-            .map_err(|e| BrokerError::nats(format!("results consumer {name}"), e))?;
+        let config = pull::Config {
+            durable_name: Some(name.to_string()),
+            description: Some("provemesh node results".into()),
+            filter_subject: filter,
+            ack_policy: AckPolicy::Explicit,
+            deliver_policy: DeliverPolicy::All,
+            // Short: results prefetched by a node that then died come back quickly to
+            // its successor (the node de-duplicates by job id anyway).
+            ack_wait: Duration::from_secs(10),
+            max_ack_pending: 100_000,
+            ..Default::default()
+        };
+        let messages = Some(open_messages(&self.topo.results, &config).await?);
 
         // Cancelled epochs: loaded before the first result is read, then followed live.
         let cancelled = self.cancelled.clone();
@@ -91,7 +85,7 @@ impl Broker {
                 }
             }
         });
-        Ok(Results { messages, cancelled, watcher })
+        Ok(Results { stream: self.topo.results.clone(), config, messages, cancelled, watcher })
     }
 
     /// Every epoch with a cancel marker.
@@ -107,13 +101,54 @@ impl Broker {
     }
 }
 
+async fn open_messages(
+    stream: &async_nats::jetstream::stream::Stream,
+    config: &pull::Config,
+) -> Result<async_nats::jetstream::consumer::pull::Stream, BrokerError> {
+    let name = config.durable_name.clone().unwrap_or_default();
+    let consumer: async_nats::jetstream::consumer::PullConsumer = stream
+        .create_consumer(config.clone())
+        .await
+        .map_err(|e| BrokerError::nats(format!("results consumer {name}"), e))?;
+    consumer
+        .stream()
+        .max_messages_per_batch(512)
+        .heartbeat(Duration::from_secs(5))
+        .messages()
+        .await
+        .map_err(|e| BrokerError::nats(format!("results consumer {name}"), e))
+}
+
 impl Results {
-    /// The next result, waiting for one; `None` if the stream ended.
+    /// The next result, waiting for one. Interruptions of the server side are absorbed
+    /// (re-attaching with backoff), so this returns `None` only if re-attaching is
+    /// impossible for good; wrap it in a timeout to bound the wait.
     pub async fn next(&mut self) -> Option<Result<ResultDelivery, BrokerError>> {
+        let mut backoff = Duration::from_millis(100);
         loop {
-            let msg = match self.messages.next().await? {
-                Ok(m) => m,
-                Err(e) => return Some(Err(BrokerError::nats("read results", e))),
+            let Some(messages) = self.messages.as_mut() else {
+                match open_messages(&self.stream, &self.config).await {
+                    Ok(m) => self.messages = Some(m),
+                    Err(e) => {
+                        warn!(error = %e, "re-attaching to results failed; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(2));
+                    }
+                }
+                continue;
+            };
+            let msg = match messages.next().await {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => {
+                    warn!(error = %e, "results stream interrupted; re-attaching");
+                    self.messages = None;
+                    continue;
+                }
+                None => {
+                    warn!("results stream ended; re-attaching");
+                    self.messages = None;
+                    continue;
+                }
             };
             let result: JobResult = match codec::decode("job result", &msg.payload) {
                 Ok(r) => r,

@@ -47,7 +47,7 @@ pub async fn connect(args: &NatsArgs, name: &str) -> Result<Client, ConnectError
         opts = opts.add_root_certificates(ca.clone()).require_tls(true);
     }
     let servers = args.server_list();
-    opts.connect(servers.as_str())
+    opts.connect(servers.as_slice())
         .await
-        .map_err(|source| ConnectError::Connect { servers, source })
+        .map_err(|source| ConnectError::Connect { servers: servers.join(","), source })
 }

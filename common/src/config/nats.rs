@@ -93,13 +93,12 @@ impl NatsArgs {
         Ok(())
     }
 
-    /// The server list joined for `async_nats::connect` (it takes a comma-separated list).
-    pub fn server_list(&self) -> String {
+    /// The non-empty server URLs, trimmed.
+    pub fn server_list(&self) -> Vec<String> {
         self.servers
             .iter()
-            .map(|s| s.trim())
+            .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(",")
+            .collect()
     }
 }

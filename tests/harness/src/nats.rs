@@ -157,7 +157,23 @@ impl NatsCluster {
         for node in nodes.iter_mut() {
             node.wait_ready()?;
         }
-        Ok(NatsCluster { nodes, _dir: dir })
+        let mut c = NatsCluster { nodes, _dir: dir };
+        c.wait_meta_leader()?;
+        Ok(c)
+    }
+
+    /// Waits until every running node knows the JetStream meta leader (before that, stream
+    /// management requests time out).
+    pub fn wait_meta_leader(&mut self) -> Result<(), HarnessError> {
+        let ports: Vec<u16> = self.nodes.iter().map(|n| n.monitor_port).collect();
+        let first = &mut self.nodes[0];
+        first.process.wait_ready(Duration::from_secs(30), || {
+            ports.iter().all(|p| {
+                http(*p, "GET", "/jsz", "").is_some_and(|(c, b)| {
+                    c == 200 && b.split("\"meta_cluster\"").nth(1).is_some_and(|m| m.contains("\"leader\": \"n") || m.contains("\"leader\":\"n"))
+                })
+            })
+        })
     }
 
     /// All client URLs, comma separated (what a client connects with).

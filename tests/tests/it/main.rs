@@ -3,4 +3,5 @@
 //! by PID when the test ends.
 
 mod mesh_basics;
+mod mesh_chaos;
 mod support;

@@ -24,7 +24,7 @@ pub async fn js(url: &str) -> Context {
         .name("provemesh-test")
         .max_reconnects(None)
         .reconnect_delay_callback(|a| Duration::from_millis((50u64 << a.min(5)).min(1000)))
-        .connect(url)
+        .connect(url.split(',').collect::<Vec<_>>().as_slice())
         .await
         .expect("connect to nats");
     async_nats::jetstream::new(client)
@@ -95,7 +95,18 @@ impl InProcessAgent {
 
 /// Receives results until `n` distinct jobs reported, or `timeout`. Acks each.
 pub async fn collect(results: &mut Results, n: usize, timeout: Duration) -> HashMap<provemesh_common::JobId, Vec<JobResult>> {
-    let mut by_id: HashMap<_, Vec<JobResult>> = HashMap::new();
+    let mut by_id = HashMap::new();
+    collect_into(results, &mut by_id, n, timeout).await;
+    by_id
+}
+
+/// Adds received results to `by_id` until it holds `n` distinct jobs, or `timeout`.
+pub async fn collect_into(
+    results: &mut Results,
+    by_id: &mut HashMap<provemesh_common::JobId, Vec<JobResult>>,
+    n: usize,
+    timeout: Duration,
+) {
     let deadline = Instant::now() + timeout;
     while by_id.len() < n {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -108,7 +119,17 @@ pub async fn collect(results: &mut Results, n: usize, timeout: Duration) -> Hash
             Ok(None) | Err(_) => break,
         }
     }
-    by_id
+}
+
+/// Result messages stored in the results stream per subject (one subject per job).
+pub async fn stored_results(topo: &Topology, epoch: u64) -> HashMap<String, usize> {
+    use futures::StreamExt;
+    let mut out = HashMap::new();
+    let mut info = topo.results.info_with_subjects(format!("prove.result.{epoch}.>")).await.expect("stream info");
+    while let Some(Ok((subject, n))) = info.next().await {
+        out.insert(subject, n);
+    }
+    out
 }
 
 /// Waits up to `timeout` for another result; returns it if one came.
