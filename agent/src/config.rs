@@ -19,13 +19,21 @@ pub struct AgentArgs {
     /// Proof types this agent proves (comma separated; default: all). One of: base_parity,
     /// root_parity, private_base_rollup, public_base_rollup, merge_rollup, block_root_rollup,
     /// block_merge_rollup, root_rollup.
-    #[arg(long = "prover-agent-proof-types", env = "PROVER_AGENT_PROOF_TYPES", value_name = "PROVER_AGENT_PROOF_TYPES",
-          value_delimiter = ',')]
+    #[arg(
+        long = "prover-agent-proof-types",
+        env = "PROVER_AGENT_PROOF_TYPES",
+        value_name = "PROVER_AGENT_PROOF_TYPES",
+        value_delimiter = ','
+    )]
     pub proof_types: Vec<ProofType>,
 
     /// This agent's name in job statuses and results (default: host name plus a random
     /// suffix).
-    #[arg(long = "prover-agent-id", env = "PROVER_AGENT_ID", value_name = "PROVER_AGENT_ID")]
+    #[arg(
+        long = "prover-agent-id",
+        env = "PROVER_AGENT_ID",
+        value_name = "PROVER_AGENT_ID"
+    )]
     pub id: Option<String>,
 
     /// On SIGTERM/SIGINT: how long in-flight jobs may run before they are handed back to
@@ -70,7 +78,10 @@ fn parse_type_delay(raw: &str) -> Result<(ProofType, Duration), String> {
 }
 
 fn parse_fraction(raw: &str) -> Result<f64, String> {
-    let f: f64 = raw.trim().parse().map_err(|_| format!("'{raw}' is not a number"))?;
+    let f: f64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{raw}' is not a number"))?;
     if !(0.0..=1.0).contains(&f) {
         return Err(format!("{f} is outside 0..=1"));
     }
@@ -85,8 +96,8 @@ pub struct AgentConfig {
     pub proof_types: Vec<ProofType>,
     pub concurrency: usize,
     pub drain_deadline: Duration,
-    /// How long an idle agent's pull requests wait on the server before being renewed.
-    pub idle_poll: Duration,
+    /// How often an idle agent sweeps its queues without a doorbell ring.
+    pub idle_sweep: Duration,
     /// Most jobs taken in one pull (never more than free slots).
     pub max_fetch_batch: usize,
     pub simulated: SimulatedConfig,
@@ -97,10 +108,14 @@ impl AgentConfig {
     pub fn new(id: impl Into<String>, types: &[ProofType], concurrency: usize) -> Self {
         AgentConfig {
             id: AgentId(id.into()),
-            proof_types: ProofType::by_priority(if types.is_empty() { &ProofType::ALL } else { types }),
+            proof_types: ProofType::by_priority(if types.is_empty() {
+                &ProofType::ALL
+            } else {
+                types
+            }),
             concurrency: concurrency.max(1),
             drain_deadline: Duration::from_secs(30),
-            idle_poll: Duration::from_secs(3),
+            idle_sweep: Duration::from_secs(1),
             max_fetch_batch: 64,
             simulated: SimulatedConfig::default(),
         }
@@ -116,8 +131,14 @@ impl AgentArgs {
             ));
         }
         let id = match &self.id {
-            Some(s) if s.trim().is_empty() => return Err(ConfigError::new("PROVER_AGENT_ID", "empty")),
-            Some(s) if !s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) => {
+            Some(s) if s.trim().is_empty() => {
+                return Err(ConfigError::new("PROVER_AGENT_ID", "empty"))
+            }
+            Some(s)
+                if !s
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+            {
                 return Err(ConfigError::new(
                     "PROVER_AGENT_ID",
                     format!("'{s}': only letters, digits, '-', '_' and '.' are allowed"),
@@ -131,7 +152,10 @@ impl AgentArgs {
         let mut delays = HashMap::new();
         for (t, d) in &self.simulated_delays {
             if delays.insert(*t, *d).is_some() {
-                return Err(ConfigError::new("PROVER_SIMULATED_DELAYS", format!("{t} is listed twice")));
+                return Err(ConfigError::new(
+                    "PROVER_SIMULATED_DELAYS",
+                    format!("{t} is listed twice"),
+                ));
             }
         }
         cfg.simulated = SimulatedConfig {
@@ -151,6 +175,9 @@ pub fn default_agent_id() -> String {
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "agent".into());
-    let host: String = host.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+    let host: String = host
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
     format!("{host}-{:04x}", rand::random::<u16>())
 }

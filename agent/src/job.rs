@@ -17,8 +17,8 @@ use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
 use provemesh_common::job::ENVELOPE_VERSION;
 use provemesh_common::{
-    codec, unix_millis, FailureKind, InputRef, JobEnvelope, JobId, JobOutcome, JobResult, JobState, JobStatus,
-    ProofRef, ProofType,
+    codec, unix_millis, FailureKind, InputRef, JobEnvelope, JobId, JobOutcome, JobResult, JobState,
+    JobStatus, ProofRef, ProofType,
 };
 use provemesh_nats::{headers, messages, subjects};
 use provemesh_store::{ProofStore, StoreError};
@@ -37,7 +37,12 @@ enum JobError {
     Interrupted,
 }
 
-pub(crate) async fn run(inner: Arc<Inner>, consumer_type: ProofType, msg: Message, _permit: OwnedSemaphorePermit) {
+pub(crate) async fn run(
+    inner: Arc<Inner>,
+    consumer_type: ProofType,
+    msg: Message,
+    _permit: OwnedSemaphorePermit,
+) {
     inner.stats.bump(|s| &s.started);
     let attempt = msg.info().map(|i| i.delivered.max(1) as u32).unwrap_or(1);
     let msg = Arc::new(msg);
@@ -69,7 +74,10 @@ async fn handle(inner: Arc<Inner>, msg: Arc<Message>, env: JobEnvelope, attempt:
     }
     if let Some(deadline) = env.deadline_ms.filter(|d| unix_millis() > *d) {
         inner.stats.bump(|s| &s.failed);
-        let error = format!("deadline passed {} ms ago before proving started", unix_millis() - deadline);
+        let error = format!(
+            "deadline passed {} ms ago before proving started",
+            unix_millis() - deadline
+        );
         finish_failed(&inner, &msg, &env, attempt, FailureKind::Expired, error).await;
         return;
     }
@@ -95,7 +103,11 @@ async fn handle(inner: Arc<Inner>, msg: Arc<Message>, env: JobEnvelope, attempt:
                 status(&inner, &env, JobState::Cancelled, attempt, None).await;
                 return;
             }
-            let prove_ms = if proved_now { started.elapsed().as_millis() as u64 } else { 0 };
+            let prove_ms = if proved_now {
+                started.elapsed().as_millis() as u64
+            } else {
+                0
+            };
             let result = result_of(&inner, &env, attempt, JobOutcome::Proved(proof), prove_ms);
             if let Err(e) = publish(&inner, &result).await {
                 // Not acknowledged: the job comes back and the stored proof is re-reported.
@@ -109,7 +121,15 @@ async fn handle(inner: Arc<Inner>, msg: Arc<Message>, env: JobEnvelope, attempt:
         Err(JobError::Deterministic(error)) => {
             inner.stats.bump(|s| &s.failed);
             warn!(%error, "job failed (not retried)");
-            finish_failed(&inner, &msg, &env, attempt, FailureKind::Deterministic, error).await;
+            finish_failed(
+                &inner,
+                &msg,
+                &env,
+                attempt,
+                FailureKind::Deterministic,
+                error,
+            )
+            .await;
         }
         Err(JobError::Transient(error)) if attempt >= inner.max_deliver => {
             inner.stats.bump(|s| &s.failed);
@@ -133,7 +153,14 @@ async fn handle(inner: Arc<Inner>, msg: Arc<Message>, env: JobEnvelope, attempt:
         Err(JobError::Interrupted) => {
             inner.stats.bump(|s| &s.handed_back);
             info!("drain deadline: handing the job back to the mesh");
-            status(&inner, &env, JobState::Retrying, attempt, Some(format!("agent {} shut down before finishing", inner.cfg.id))).await;
+            status(
+                &inner,
+                &env,
+                JobState::Retrying,
+                attempt,
+                Some(format!("agent {} shut down before finishing", inner.cfg.id)),
+            )
+            .await;
             ack(&msg, AckKind::Nak(None)).await;
         }
     }
@@ -143,15 +170,24 @@ async fn handle(inner: Arc<Inner>, msg: Arc<Message>, env: JobEnvelope, attempt:
 /// Returns the proof reference and whether it was proved now.
 async fn execute(inner: &Inner, env: &JobEnvelope) -> Result<(ProofRef, bool), JobError> {
     let key = ProofStore::proof_key(env.epoch, &env.id);
-    if let Some((existing, _)) = with_retry(|| inner.store.get_if_exists(&key)).await.map_err(store_error)? {
+    if let Some((existing, _)) = with_retry(|| inner.store.get_if_exists(&key))
+        .await
+        .map_err(store_error)?
+    {
         debug!("proof already stored; re-reporting it");
         return Ok((existing, false));
     }
     let inputs: Bytes = match &env.inputs {
         InputRef::Inline(b) => b.clone(),
         InputRef::Object { key, size, sha256 } => {
-            let r = ProofRef { key: key.clone(), size: *size, sha256: *sha256 };
-            with_retry(|| inner.store.get_verified(&r)).await.map_err(store_error)?
+            let r = ProofRef {
+                key: key.clone(),
+                size: *size,
+                sha256: *sha256,
+            };
+            with_retry(|| inner.store.get_verified(&r))
+                .await
+                .map_err(store_error)?
         }
     };
     if JobId::derive(env.proof_type, &inputs) != env.id {
@@ -162,13 +198,22 @@ async fn execute(inner: &Inner, env: &JobEnvelope) -> Result<(ProofRef, bool), J
     }
     let proof = inner
         .backend
-        .prove(ProvingRequest { id: env.id, proof_type: env.proof_type, epoch: env.epoch, inputs })
+        .prove(ProvingRequest {
+            id: env.id,
+            proof_type: env.proof_type,
+            epoch: env.epoch,
+            inputs,
+        })
         .await
         .map_err(|e| match e {
-            BackendError::Transient(m) => JobError::Transient(format!("backend {}: {m}", inner.backend.name())),
+            BackendError::Transient(m) => {
+                JobError::Transient(format!("backend {}: {m}", inner.backend.name()))
+            }
             other => JobError::Deterministic(other.to_string()),
         })?;
-    let stored = with_retry(|| inner.store.put(&key, proof.clone())).await.map_err(store_error)?;
+    let stored = with_retry(|| inner.store.put(&key, proof.clone()))
+        .await
+        .map_err(store_error)?;
     Ok((stored, true))
 }
 
@@ -203,7 +248,8 @@ fn retry_delay(attempt: u32) -> Duration {
 }
 
 fn decode(msg: &Message, consumer_type: ProofType) -> Result<JobEnvelope, String> {
-    let env: JobEnvelope = codec::decode("job envelope", &msg.payload).map_err(|e| e.to_string())?;
+    let env: JobEnvelope =
+        codec::decode("job envelope", &msg.payload).map_err(|e| e.to_string())?;
     if env.version > ENVELOPE_VERSION {
         return Err(format!(
             "envelope version {} is newer than this agent understands ({ENVELOPE_VERSION})",
@@ -211,7 +257,10 @@ fn decode(msg: &Message, consumer_type: ProofType) -> Result<JobEnvelope, String
         ));
     }
     if env.proof_type != consumer_type {
-        return Err(format!("a {} job was queued for {consumer_type} agents", env.proof_type));
+        return Err(format!(
+            "a {} job was queued for {consumer_type} agents",
+            env.proof_type
+        ));
     }
     match subjects::parse_job_subject(&msg.subject) {
         Some((e, t)) if e == env.epoch && t == env.proof_type => Ok(env),
@@ -224,7 +273,13 @@ fn decode(msg: &Message, consumer_type: ProofType) -> Result<JobEnvelope, String
 
 /// A payload that is not a valid envelope: terminated at once. If the headers still say
 /// which job it is, the node gets a failure result for it.
-async fn reject_malformed(inner: &Inner, msg: &Message, consumer_type: ProofType, attempt: u32, reason: String) {
+async fn reject_malformed(
+    inner: &Inner,
+    msg: &Message,
+    consumer_type: ProofType,
+    attempt: u32,
+    reason: String,
+) {
     inner.stats.bump(|s| &s.failed);
     let error = format!("malformed job on {}: {reason}", msg.subject);
     match headers::job_identity(msg.headers.as_ref()) {
@@ -236,7 +291,10 @@ async fn reject_malformed(inner: &Inner, msg: &Message, consumer_type: ProofType
                 epoch,
                 attempt,
                 agent: inner.cfg.id.clone(),
-                outcome: JobOutcome::Failed { kind: FailureKind::Deterministic, error: error.clone() },
+                outcome: JobOutcome::Failed {
+                    kind: FailureKind::Deterministic,
+                    error: error.clone(),
+                },
                 prove_ms: 0,
                 finished_at_ms: unix_millis(),
             };
@@ -255,13 +313,31 @@ async fn reject_malformed(inner: &Inner, msg: &Message, consumer_type: ProofType
             };
             let _ = messages::put_status(&inner.topo.js, &s, false).await;
         }
-        None => warn!(consumer = %consumer_type, %error, "terminating malformed job that names no job id"),
+        None => {
+            warn!(consumer = %consumer_type, %error, "terminating malformed job that names no job id")
+        }
     }
     ack(msg, AckKind::Term).await;
 }
 
-async fn finish_failed(inner: &Inner, msg: &Message, env: &JobEnvelope, attempt: u32, kind: FailureKind, error: String) {
-    let result = result_of(inner, env, attempt, JobOutcome::Failed { kind, error: error.clone() }, 0);
+async fn finish_failed(
+    inner: &Inner,
+    msg: &Message,
+    env: &JobEnvelope,
+    attempt: u32,
+    kind: FailureKind,
+    error: String,
+) {
+    let result = result_of(
+        inner,
+        env,
+        attempt,
+        JobOutcome::Failed {
+            kind,
+            error: error.clone(),
+        },
+        0,
+    );
     if let Err(e) = publish(inner, &result).await {
         warn!(error = %e, "cannot report the failure; the job will be redelivered");
         return;
@@ -270,7 +346,13 @@ async fn finish_failed(inner: &Inner, msg: &Message, env: &JobEnvelope, attempt:
     status(inner, env, JobState::Failed, attempt, Some(error)).await;
 }
 
-fn result_of(inner: &Inner, env: &JobEnvelope, attempt: u32, outcome: JobOutcome, prove_ms: u64) -> JobResult {
+fn result_of(
+    inner: &Inner,
+    env: &JobEnvelope,
+    attempt: u32,
+    outcome: JobOutcome,
+    prove_ms: u64,
+) -> JobResult {
     JobResult {
         id: env.id,
         proof_type: env.proof_type,
@@ -294,7 +376,13 @@ async fn publish(inner: &Inner, r: &JobResult) -> Result<(), messages::MessageEr
         .await
 }
 
-async fn status(inner: &Inner, env: &JobEnvelope, state: JobState, attempt: u32, error: Option<String>) {
+async fn status(
+    inner: &Inner,
+    env: &JobEnvelope,
+    state: JobState,
+    attempt: u32,
+    error: Option<String>,
+) {
     let s = JobStatus {
         id: env.id,
         proof_type: env.proof_type,

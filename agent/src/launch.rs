@@ -36,12 +36,19 @@ impl AgentCommand {
         let config = self.agent.validate()?;
         self.nats.validate()?;
         let store = self.store.validate()?;
-        Ok(ValidAgent { config, nats: self.nats.clone(), store })
+        Ok(ValidAgent {
+            config,
+            nats: self.nats.clone(),
+            store,
+        })
     }
 }
 
 /// Runs one agent until `shutdown`, then drains it.
-pub async fn run(agent: ValidAgent, shutdown: CancellationToken) -> anyhow::Result<Arc<AgentStats>> {
+pub async fn run(
+    agent: ValidAgent,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Arc<AgentStats>> {
     let id = agent.config.id.clone();
     let client = provemesh_nats::connect(&agent.nats, &format!("provemesh-agent {id}"))
         .await
@@ -51,7 +58,13 @@ pub async fn run(agent: ValidAgent, shutdown: CancellationToken) -> anyhow::Resu
 
     // The node creates the topology; an agent started first waits for it.
     let topo = loop {
-        match Topology::bind(js.clone(), TopologyConfig::default(), &agent.config.proof_types).await {
+        match Topology::bind(
+            js.clone(),
+            TopologyConfig::default(),
+            &agent.config.proof_types,
+        )
+        .await
+        {
             Ok(t) => break t,
             Err(e) => {
                 warn!(agent = %id, error = %e, "mesh not ready (is the node or broker running?); retrying in 2s");
@@ -74,7 +87,10 @@ pub fn shutdown_on_signals() -> CancellationToken {
     let t = token.clone();
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             warn!("cannot install signal handlers; stop with SIGKILL");
             return;
         };

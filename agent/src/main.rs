@@ -7,7 +7,11 @@ use provemesh_common::config::LogArgs;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "provemesh-agent", version, about = "provemesh prover agent: pulls proving jobs from NATS JetStream and proves them")]
+#[command(
+    name = "provemesh-agent",
+    version,
+    about = "provemesh prover agent: pulls proving jobs from NATS JetStream and proves them"
+)]
 struct Cli {
     #[command(flatten)]
     command: AgentCommand,

@@ -1,29 +1,35 @@
 //! The agent's scheduling loop: which job to take next, how an idle agent waits, and how
 //! it drains on shutdown.
 //!
-//! Jobs of each proof type sit behind their own pull consumer. With a free slot the agent
+//! Jobs of each proof type sit behind their own pull consumer. With free slots the agent
 //! sweeps its allowed types in critical-path order (root rollup first, base rollups last)
-//! with non-waiting pulls, so a busy mesh always serves the jobs nearest the root first;
-//! within a type the consumer is FIFO, which serves older epochs first. Only when every
-//! allowed queue is empty does the agent long-poll all of them at once; should two jobs
-//! then arrive together for one free slot, the extra one is handed straight back (a nak
-//! without delay) for another agent to take at once.
+//! with non-waiting pulls of at most as many jobs as it has free slots, so a busy mesh
+//! always serves the jobs nearest the root first, and within a type (FIFO) the older
+//! epochs first. An agent never holds a job it has no slot for: a job taken is a job
+//! started.
+//!
+//! An idle agent does not long-poll its consumers (a long-poll on each of several queues
+//! can deliver more jobs than free slots, and handing the extras back burns their delivery
+//! count). Instead it joins the queue groups of its types' doorbells (`prove.ready.<type>`),
+//! which the broker rings once per job enqueued, so each ring wakes exactly one idle
+//! agent, which then sweeps. A full agent leaves the groups, so rings go to agents that
+//! can take the job. Rings are best effort; a safety sweep every `idle_sweep` picks up
+//! anything enqueued without one (e.g. by other tooling).
 
 use crate::backend::ProvingBackend;
 use crate::config::AgentConfig;
 use crate::job;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::AckKind;
-use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use provemesh_common::{EpochNumber, ProofType};
 use provemesh_nats::messages::parse_cancelled_key;
-use provemesh_nats::Topology;
+use provemesh_nats::{subjects, Topology};
 use provemesh_store::ProofStore;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -33,8 +39,14 @@ use tracing::{debug, info, warn};
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
     #[error("agent {agent}: no job consumer for proof type {proof_type} (is the mesh topology applied?)")]
-    MissingConsumer { agent: String, proof_type: ProofType },
+    MissingConsumer {
+        agent: String,
+        proof_type: ProofType,
+    },
 }
+
+/// Longest wait for the answer to a non-waiting pull.
+const PULL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Counters of what an agent did; shared, so tests and the CLI can watch them live.
 #[derive(Debug, Default)]
@@ -53,7 +65,8 @@ pub struct AgentStats {
     pub handed_back: AtomicU64,
     /// Jobs dropped because their epoch was cancelled.
     pub cancelled: AtomicU64,
-    /// Jobs handed back because more arrived at once than the agent had free slots.
+    /// Jobs handed back because no slot was free when they arrived (the sweep takes at
+    /// most as many jobs as free slots, so this stays 0 unless that invariant breaks).
     pub overflow: AtomicU64,
 }
 
@@ -126,7 +139,10 @@ impl Agent {
         for &t in &cfg.proof_types {
             let c = topo
                 .consumer(t)
-                .ok_or_else(|| AgentError::MissingConsumer { agent: cfg.id.0.clone(), proof_type: t })?;
+                .ok_or_else(|| AgentError::MissingConsumer {
+                    agent: cfg.id.0.clone(),
+                    proof_type: t,
+                })?;
             consumers.push((t, c.clone()));
         }
         let (ack_wait, max_deliver) = consumers
@@ -172,22 +188,38 @@ impl Agent {
         let watcher = tokio::spawn(watch_cancellations(inner.clone(), shutdown.clone()));
         let tracker = TaskTracker::new();
         let slots = Arc::new(Semaphore::new(inner.cfg.concurrency));
+        let types: Vec<ProofType> = self.consumers.iter().map(|(t, _)| *t).collect();
+        let client = inner.topo.js.client();
+        let mut bell: Option<Doorbell> = None;
 
         loop {
+            if slots.available_permits() == 0 {
+                bell = None; // full: leave the doorbell groups so rings wake idle agents
+            }
             let permit = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
                 p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             };
+            if bell.is_none() {
+                match Doorbell::join(&client, &types).await {
+                    Ok(b) => bell = Some(b),
+                    Err(e) => {
+                        debug!(error = %e, "cannot join doorbells; relying on the idle sweep")
+                    }
+                }
+            }
             match self.sweep(&slots, permit, &tracker).await {
                 Ok(None) => continue,
                 Ok(Some(permit)) => {
-                    let t0 = Instant::now();
-                    self.idle_wait(&slots, permit, &tracker, &shutdown).await;
-                    if t0.elapsed() < Duration::from_millis(50) {
-                        // Every long-poll ended at once (server unreachable?): do not spin.
-                        pause(&shutdown, Duration::from_millis(200)).await;
+                    // Idle, holding a free slot: wait for a ring, the safety sweep, or shutdown.
+                    tokio::select! {
+                        biased;
+                        _ = shutdown.cancelled() => break,
+                        _ = ring(&mut bell) => {}
+                        _ = tokio::time::sleep(inner.cfg.idle_sweep) => {}
                     }
+                    drop(permit);
                 }
                 Err(e) => {
                     warn!(agent = %inner.cfg.id, error = %e, "pulling jobs failed; retrying");
@@ -195,12 +227,16 @@ impl Agent {
                 }
             }
         }
+        drop(bell);
 
         tracker.close();
         if !tracker.is_empty() {
             info!(agent = %inner.cfg.id, in_flight = tracker.len(), deadline = ?inner.cfg.drain_deadline, "draining");
         }
-        if tokio::time::timeout(inner.cfg.drain_deadline, tracker.wait()).await.is_err() {
+        if tokio::time::timeout(inner.cfg.drain_deadline, tracker.wait())
+            .await
+            .is_err()
+        {
             info!(agent = %inner.cfg.id, "drain deadline passed: handing unfinished jobs back to the mesh");
             inner.hand_back.cancel();
             tracker.wait().await;
@@ -220,86 +256,43 @@ impl Agent {
     ) -> Result<Option<OwnedSemaphorePermit>, async_nats::Error> {
         let mut first = Some(permit);
         for (t, consumer) in &self.consumers {
-            let want = (first.is_some() as usize + slots.available_permits()).min(self.inner.cfg.max_fetch_batch);
+            let want = (first.is_some() as usize + slots.available_permits())
+                .min(self.inner.cfg.max_fetch_batch);
             if want == 0 {
                 break;
             }
-            let mut batch = consumer.fetch().max_messages(want).messages().await?;
-            while let Some(m) = batch.next().await {
-                match m {
-                    Ok(msg) => {
-                        let p = first.take().or_else(|| slots.clone().try_acquire_owned().ok());
-                        self.start(*t, msg, p, tracker).await;
+            // A non-waiting pull is answered at once; bound it anyway, because a request
+            // lost in a cluster leader change is never answered.
+            let pulled = tokio::time::timeout(PULL_TIMEOUT, async {
+                let mut batch = consumer.fetch().max_messages(want).messages().await?;
+                let mut msgs = Vec::new();
+                while let Some(m) = batch.next().await {
+                    match m {
+                        Ok(msg) => msgs.push(msg),
+                        Err(e) => debug!(proof_type = %t, error = %e, "pull ended"),
                     }
-                    Err(e) => debug!(proof_type = %t, error = %e, "pull ended"),
                 }
+                Ok::<_, async_nats::Error>(msgs)
+            })
+            .await;
+            let msgs = match pulled {
+                Ok(r) => r?,
+                Err(_) => {
+                    return Err(format!(
+                        "pull from {} timed out after {PULL_TIMEOUT:?}",
+                        subjects::job_consumer(*t)
+                    )
+                    .into())
+                }
+            };
+            for msg in msgs {
+                let p = first
+                    .take()
+                    .or_else(|| slots.clone().try_acquire_owned().ok());
+                self.start(*t, msg, p, tracker).await;
             }
         }
         Ok(first)
-    }
-
-    /// Long-polls every allowed consumer until one job arrives, all polls expire, or
-    /// shutdown. Polls still open after the first job are drained in the background: a job
-    /// they bring is started if a slot is free, else handed back at once.
-    async fn idle_wait(
-        &self,
-        slots: &Arc<Semaphore>,
-        permit: OwnedSemaphorePermit,
-        tracker: &TaskTracker,
-        shutdown: &CancellationToken,
-    ) {
-        let expires = self.inner.cfg.idle_poll;
-        let mut polls: FuturesUnordered<_> = self
-            .consumers
-            .iter()
-            .map(|(t, c)| {
-                let (t, c) = (*t, c.clone());
-                async move {
-                    match c.batch().max_messages(1).expires(expires).messages().await {
-                        Ok(mut b) => (t, b.next().await.map(|r| r.map_err(|e| e.to_string()))),
-                        Err(e) => (t, Some(Err(e.to_string()))),
-                    }
-                }
-            })
-            .collect();
-        let mut permit = Some(permit);
-        loop {
-            tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => return,
-                next = polls.next() => match next {
-                    None => return,
-                    Some((_, None)) => {}
-                    Some((t, Some(Err(e)))) => debug!(proof_type = %t, error = %e, "long-poll ended"),
-                    Some((t, Some(Ok(msg)))) => {
-                        let p = permit.take().or_else(|| slots.clone().try_acquire_owned().ok());
-                        self.start(t, msg, p, tracker).await;
-                        break;
-                    }
-                },
-            }
-        }
-        if polls.is_empty() {
-            return;
-        }
-        let (this, slots, shutdown) = (self.clone_handle(), slots.clone(), shutdown.clone());
-        let tracker2 = tracker.clone();
-        tracker.spawn(async move {
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = shutdown.cancelled() => return,
-                    next = polls.next() => match next {
-                        None => return,
-                        Some((t, Some(Ok(msg)))) => {
-                            let p = slots.clone().try_acquire_owned().ok();
-                            this.start(t, msg, p, &tracker2).await;
-                        }
-                        Some(_) => {}
-                    },
-                }
-            }
-        });
     }
 
     /// Starts a job in its own task, or hands it straight back when no slot is free.
@@ -322,9 +315,36 @@ impl Agent {
             }
         }
     }
+}
 
-    fn clone_handle(&self) -> Agent {
-        Agent { inner: self.inner.clone(), consumers: self.consumers.clone() }
+/// Subscriptions to the doorbells of the agent's proof types, in their queue groups.
+/// Dropping it leaves the groups.
+struct Doorbell(futures::stream::SelectAll<async_nats::Subscriber>);
+
+impl Doorbell {
+    async fn join(
+        client: &async_nats::Client,
+        types: &[ProofType],
+    ) -> Result<Self, async_nats::SubscribeError> {
+        let mut subs = Vec::new();
+        for &t in types {
+            subs.push(
+                client
+                    .queue_subscribe(subjects::ready(t), subjects::ready_group(t))
+                    .await?,
+            );
+        }
+        Ok(Doorbell(futures::stream::select_all(subs)))
+    }
+}
+
+/// Resolves on the next ring; never, without doorbells.
+async fn ring(bell: &mut Option<Doorbell>) {
+    match bell {
+        Some(b) => {
+            b.0.next().await;
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -37,7 +37,10 @@ impl Default for SimulatedConfig {
 impl SimulatedConfig {
     /// Zero-cost proofs (benchmarks of the mesh itself).
     pub fn instant() -> Self {
-        SimulatedConfig { proof_size: 512, ..Default::default() }
+        SimulatedConfig {
+            proof_size: 512,
+            ..Default::default()
+        }
     }
 
     /// The proving time drawn for one job of `t`.
@@ -72,12 +75,18 @@ impl ProvingBackend for SimulatedBackend {
         Box::pin(async move {
             let inputs = SimulatedCircuitInputs::decode(&req.inputs)
                 .map_err(|e| BackendError::InvalidInput(e.to_string()))?;
-            inputs.check().map_err(|e| BackendError::Assertion(e.message))?;
+            inputs
+                .check()
+                .map_err(|e| BackendError::Assertion(e.message))?;
             let d = self.config.delay_for(req.proof_type);
             if !d.is_zero() {
                 tokio::time::sleep(d).await;
             }
-            Ok(Bytes::from(SimulatedProof::create(&req.id, &inputs, self.config.proof_size)))
+            Ok(Bytes::from(SimulatedProof::create(
+                &req.id,
+                &inputs,
+                self.config.proof_size,
+            )))
         })
     }
 }
@@ -101,29 +110,50 @@ mod tests {
     #[tokio::test]
     async fn proves_satisfied_inputs_and_rejects_the_rest() {
         let b = SimulatedBackend::new(SimulatedConfig::instant());
-        let ok = SimulatedCircuitInputs { public_inputs: vec![[3; 32]], ..Default::default() };
+        let ok = SimulatedCircuitInputs {
+            public_inputs: vec![[3; 32]],
+            ..Default::default()
+        };
         let r = req(&ok);
         let proof = b.prove(r.clone()).await.unwrap();
         assert!(SimulatedProof::verify(&proof, &r.id, &ok.public_inputs).is_ok());
 
         let bad = SimulatedCircuitInputs {
-            constraints: vec![Constraint { left: [1; 32], right: [2; 32], message: "chain broken".into() }],
+            constraints: vec![Constraint {
+                left: [1; 32],
+                right: [2; 32],
+                message: "chain broken".into(),
+            }],
             ..Default::default()
         };
-        assert_eq!(b.prove(req(&bad)).await, Err(BackendError::Assertion("chain broken".into())));
+        assert_eq!(
+            b.prove(req(&bad)).await,
+            Err(BackendError::Assertion("chain broken".into()))
+        );
 
         let mut garbage = req(&ok);
         garbage.inputs = Bytes::from_static(b"\xc1");
-        assert!(matches!(b.prove(garbage).await, Err(BackendError::InvalidInput(_))));
+        assert!(matches!(
+            b.prove(garbage).await,
+            Err(BackendError::InvalidInput(_))
+        ));
     }
 
     #[test]
     fn jitter_stays_in_range() {
-        let mut c = SimulatedConfig { default_delay: Duration::from_millis(100), jitter: 0.5, ..Default::default() };
-        c.delays.insert(ProofType::RootRollup, Duration::from_millis(10));
+        let mut c = SimulatedConfig {
+            default_delay: Duration::from_millis(100),
+            jitter: 0.5,
+            ..Default::default()
+        };
+        c.delays
+            .insert(ProofType::RootRollup, Duration::from_millis(10));
         for _ in 0..100 {
             let d = c.delay_for(ProofType::MergeRollup);
-            assert!(d >= Duration::from_millis(50) && d <= Duration::from_millis(150), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(50) && d <= Duration::from_millis(150),
+                "{d:?}"
+            );
         }
         assert!(c.delay_for(ProofType::RootRollup) <= Duration::from_millis(15));
     }

@@ -8,7 +8,8 @@ use crate::Broker;
 use async_nats::jetstream::consumer::PullConsumer;
 use futures::StreamExt;
 use provemesh_common::{
-    codec, unix_millis, AgentId, FailureKind, JobEnvelope, JobOutcome, JobResult, JobState, JobStatus,
+    codec, unix_millis, AgentId, FailureKind, JobEnvelope, JobOutcome, JobResult, JobState,
+    JobStatus,
 };
 use provemesh_nats::{headers, messages, subjects};
 use serde::Deserialize;
@@ -37,9 +38,20 @@ pub async fn run_dead_letters(broker: Broker, shutdown: CancellationToken) {
     }
 }
 
-async fn handle_batch(broker: &Broker, shutdown: &CancellationToken) -> Result<(), async_nats::Error> {
-    let consumer: PullConsumer = broker.topo.dead_letters.get_consumer(subjects::DEAD_LETTER_CONSUMER).await?;
-    let mut msgs = consumer.stream().heartbeat(Duration::from_secs(5)).messages().await?;
+async fn handle_batch(
+    broker: &Broker,
+    shutdown: &CancellationToken,
+) -> Result<(), async_nats::Error> {
+    let consumer: PullConsumer = broker
+        .topo
+        .dead_letters
+        .get_consumer(subjects::DEAD_LETTER_CONSUMER)
+        .await?;
+    let mut msgs = consumer
+        .stream()
+        .heartbeat(Duration::from_secs(5))
+        .messages()
+        .await?;
     loop {
         let msg = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
@@ -75,7 +87,9 @@ async fn handle(broker: &Broker, adv: &MaxDeliveriesAdvisory) -> Result<(), asyn
         let last_error = last
             .as_ref()
             .and_then(|s| s.error.clone())
-            .unwrap_or_else(|| "no agent acknowledged it within AckWait (agents crashed or vanished)".into());
+            .unwrap_or_else(|| {
+                "no agent acknowledged it within AckWait (agents crashed or vanished)".into()
+            });
         let error = format!(
             "dead letter: {} deliveries on {} without success; last error: {last_error}",
             adv.deliveries, adv.consumer
@@ -89,25 +103,39 @@ async fn handle(broker: &Broker, adv: &MaxDeliveriesAdvisory) -> Result<(), asyn
                 epoch,
                 attempt: adv.deliveries as u32,
                 agent: AgentId("broker".into()),
-                outcome: JobOutcome::Failed { kind: FailureKind::Exhausted, error: error.clone() },
+                outcome: JobOutcome::Failed {
+                    kind: FailureKind::Exhausted,
+                    error: error.clone(),
+                },
                 prove_ms: 0,
                 finished_at_ms: unix_millis(),
             };
-            messages::publish_result(&broker.topo.js, &result).await.map_err(Box::new)?;
+            messages::publish_result(&broker.topo.js, &result)
+                .await
+                .map_err(Box::new)?;
         }
         let s = JobStatus {
             id,
             proof_type,
             epoch,
-            state: if cancelled { JobState::Cancelled } else { JobState::Failed },
+            state: if cancelled {
+                JobState::Cancelled
+            } else {
+                JobState::Failed
+            },
             attempt: adv.deliveries as u32,
             agent: last.and_then(|s| s.agent),
             error: Some(error),
             updated_at_ms: unix_millis(),
         };
-        messages::put_status(&broker.topo.js, &s, true).await.map_err(Box::new)?;
+        messages::put_status(&broker.topo.js, &s, true)
+            .await
+            .map_err(Box::new)?;
     } else {
-        warn!(seq = adv.stream_seq, "dead-lettered message names no job; removing it");
+        warn!(
+            seq = adv.stream_seq,
+            "dead-lettered message names no job; removing it"
+        );
     }
     broker.topo.jobs.delete_message(adv.stream_seq).await?;
     info!(seq = adv.stream_seq, "dead letter handled");

@@ -66,11 +66,23 @@ impl Broker {
             acks.push(messages::publish_job(&self.topo.js, env).await?);
         }
         let mut out = Vec::with_capacity(acks.len());
+        let mut rings: std::collections::BTreeMap<ProofType, usize> = Default::default();
         for (env, ack) in envelopes.iter().zip(acks) {
-            let ack = ack
-                .await
-                .map_err(|e| BrokerError::nats(format!("enqueue job {} (epoch {})", env.id, env.epoch), e))?;
-            out.push(Enqueued { id: env.id, duplicate: ack.duplicate });
+            let ack = ack.await.map_err(|e| {
+                BrokerError::nats(format!("enqueue job {} (epoch {})", env.id, env.epoch), e)
+            })?;
+            if !ack.duplicate {
+                *rings.entry(env.proof_type).or_default() += 1;
+            }
+            out.push(Enqueued {
+                id: env.id,
+                duplicate: ack.duplicate,
+            });
+        }
+        // Only now are the jobs in the stream: wake one idle agent per new job.
+        let client = self.topo.js.client();
+        for (t, n) in rings {
+            messages::ring(&client, t, n).await;
         }
         Ok(out)
     }
@@ -85,8 +97,16 @@ impl Broker {
                 .store
                 .put(&key, j.inputs)
                 .await
-                .map_err(|source| BrokerError::Store { job: id.to_hex(), epoch: j.epoch, source })?;
-            InputRef::Object { key: r.key, size: r.size, sha256: r.sha256 }
+                .map_err(|source| BrokerError::Store {
+                    job: id.to_hex(),
+                    epoch: j.epoch,
+                    source,
+                })?;
+            InputRef::Object {
+                key: r.key,
+                size: r.size,
+                sha256: r.sha256,
+            }
         };
         Ok(JobEnvelope {
             version: ENVELOPE_VERSION,

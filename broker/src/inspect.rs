@@ -36,7 +36,14 @@ impl Broker {
         while let Some(item) = subjects_info.next().await {
             let (subject, count) = item.map_err(|e| BrokerError::nats("read job queue", e))?;
             if let Some((epoch, t)) = subjects::parse_job_subject(&subject) {
-                out.insert((epoch, t.critical_path_rank()), QueueDepth { epoch, proof_type: t, queued: count as u64 });
+                out.insert(
+                    (epoch, t.critical_path_rank()),
+                    QueueDepth {
+                        epoch,
+                        proof_type: t,
+                        queued: count as u64,
+                    },
+                );
             }
         }
         Ok(out.into_values().collect())
@@ -100,9 +107,13 @@ impl Broker {
             .info_with_subjects(format!("$KV.{}.*.{}", subjects::STATUS_BUCKET, id.to_hex()))
             .await
             .map_err(|e| BrokerError::nats("find job", e))?;
-        let Some(item) = subs.next().await else { return Ok(None) };
+        let Some(item) = subs.next().await else {
+            return Ok(None);
+        };
         let (subject, _) = item.map_err(|e| BrokerError::nats("find job", e))?;
-        let key = subject.trim_start_matches(&format!("$KV.{}.", subjects::STATUS_BUCKET)).to_string();
+        let key = subject
+            .trim_start_matches(&format!("$KV.{}.", subjects::STATUS_BUCKET))
+            .to_string();
         let mut h = self
             .topo
             .status
@@ -125,9 +136,16 @@ impl Broker {
         epoch: EpochNumber,
         id: &JobId,
     ) -> Result<Option<provemesh_common::JobResult>, BrokerError> {
-        match self.topo.results.direct_get_last_for_subject(subjects::result(epoch, id)).await {
+        match self
+            .topo
+            .results
+            .direct_get_last_for_subject(subjects::result(epoch, id))
+            .await
+        {
             Ok(m) => Ok(codec::decode("job result", &m.payload).ok()),
-            Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => {
+                Ok(None)
+            }
             Err(e) => Err(BrokerError::nats(format!("result of job {id}"), e)),
         }
     }

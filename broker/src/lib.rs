@@ -48,7 +48,10 @@ pub enum BrokerError {
 
 impl BrokerError {
     pub(crate) fn nats(op: impl Into<String>, e: impl Into<async_nats::Error>) -> Self {
-        BrokerError::Nats { op: op.into(), source: e.into() }
+        BrokerError::Nats {
+            op: op.into(),
+            source: e.into(),
+        }
     }
 }
 
@@ -74,7 +77,11 @@ pub struct Broker {
 impl Broker {
     /// A broker over an applied topology and the shared proof store.
     pub fn new(topo: Topology, store: ProofStore) -> Self {
-        Broker { topo, store, cancelled: Default::default() }
+        Broker {
+            topo,
+            store,
+            cancelled: Default::default(),
+        }
     }
 
     pub fn topology(&self) -> &Topology {
@@ -89,7 +96,10 @@ impl Broker {
     /// still delivered), then purges its queued jobs. Results of the epoch that arrive
     /// afterwards are dropped by [`Results`]. Idempotent.
     pub async fn cancel_epoch(&self, epoch: EpochNumber) -> Result<CancelReport, BrokerError> {
-        self.cancelled.lock().unwrap_or_else(|p| p.into_inner()).insert(epoch);
+        self.cancelled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(epoch);
         provemesh_nats::messages::mark_cancelled(&self.topo.epochs, epoch).await?;
         let purged = self
             .topo

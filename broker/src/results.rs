@@ -21,10 +21,10 @@ pub struct ResultDelivery {
 impl ResultDelivery {
     /// Marks the result as processed by this consumer.
     pub async fn ack(&self) -> Result<(), BrokerError> {
-        self.msg
-            .ack()
-            .await
-            .map_err(|e| BrokerError::Nats { op: format!("ack result of job {}", self.result.id), source: e })
+        self.msg.ack().await.map_err(|e| BrokerError::Nats {
+            op: format!("ack result of job {}", self.result.id),
+            source: e,
+        })
     }
 }
 
@@ -48,7 +48,11 @@ impl Drop for Results {
 impl Broker {
     /// Opens (or re-attaches to) the durable results consumer `name`, optionally limited to
     /// one epoch. Results of cancelled epochs are acknowledged and skipped.
-    pub async fn results(&self, name: &str, epoch: Option<EpochNumber>) -> Result<Results, BrokerError> {
+    pub async fn results(
+        &self,
+        name: &str,
+        epoch: Option<EpochNumber>,
+    ) -> Result<Results, BrokerError> {
         let filter = match epoch {
             Some(e) => subjects::results_of_epoch(e),
             None => subjects::ALL_RESULTS.to_string(),
@@ -76,7 +80,10 @@ impl Broker {
             .await
             .map_err(|e| BrokerError::nats("watch cancellations", e))?;
         let known = self.cancelled_epochs().await?;
-        cancelled.lock().unwrap_or_else(|p| p.into_inner()).extend(known);
+        cancelled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(known);
         let c2 = cancelled.clone();
         let watcher = tokio::spawn(async move {
             while let Some(Ok(entry)) = watch.next().await {
@@ -85,12 +92,23 @@ impl Broker {
                 }
             }
         });
-        Ok(Results { stream: self.topo.results.clone(), config, messages, cancelled, watcher })
+        Ok(Results {
+            stream: self.topo.results.clone(),
+            config,
+            messages,
+            cancelled,
+            watcher,
+        })
     }
 
     /// Every epoch with a cancel marker.
     pub async fn cancelled_epochs(&self) -> Result<Vec<EpochNumber>, BrokerError> {
-        let mut keys = self.topo.epochs.keys().await.map_err(|e| BrokerError::nats("list epochs bucket", e))?;
+        let mut keys = self
+            .topo
+            .epochs
+            .keys()
+            .await
+            .map_err(|e| BrokerError::nats("list epochs bucket", e))?;
         let mut out = Vec::new();
         while let Some(k) = keys.next().await {
             if let Some(e) = k.ok().as_deref().and_then(parse_cancelled_key) {
@@ -159,7 +177,12 @@ impl Results {
                     continue;
                 }
             };
-            if self.cancelled.lock().unwrap_or_else(|p| p.into_inner()).contains(&result.epoch) {
+            if self
+                .cancelled
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&result.epoch)
+            {
                 debug!(job = %result.id.short(), epoch = %result.epoch, "dropping a result of a cancelled epoch");
                 let _ = msg.ack().await;
                 continue;

@@ -194,6 +194,9 @@ mod tests {
     #[test]
     fn decode_error_names_the_message() {
         let err = decode::<JobEnvelope>("job envelope", b"\xc1nonsense").unwrap_err();
-        assert!(err.to_string().starts_with("cannot decode job envelope"), "{err}");
+        assert!(
+            err.to_string().starts_with("cannot decode job envelope"),
+            "{err}"
+        );
     }
 }

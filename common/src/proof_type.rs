@@ -121,13 +121,19 @@ mod tests {
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c == '_'));
         }
-        assert_eq!("Merge-Rollup".parse::<ProofType>(), Ok(ProofType::MergeRollup));
+        assert_eq!(
+            "Merge-Rollup".parse::<ProofType>(),
+            Ok(ProofType::MergeRollup)
+        );
     }
 
     #[test]
     fn unknown_name_lists_the_known_ones() {
         let err = "tube".parse::<ProofType>().unwrap_err().to_string();
-        assert!(err.contains("'tube'") && err.contains("root_rollup"), "{err}");
+        assert!(
+            err.contains("'tube'") && err.contains("root_rollup"),
+            "{err}"
+        );
     }
 
     #[test]

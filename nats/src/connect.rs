@@ -38,7 +38,10 @@ pub async fn connect(args: &NatsArgs, name: &str) -> Result<Client, ConnectError
         opts = opts
             .credentials_file(path)
             .await
-            .map_err(|source| ConnectError::Credentials { path: path.display().to_string(), source })?;
+            .map_err(|source| ConnectError::Credentials {
+                path: path.display().to_string(),
+                source,
+            })?;
     }
     if let (Some(user), Some(password)) = (&args.nats_user, &args.nats_password) {
         opts = opts.user_and_password(user.clone(), password.expose().to_string());
@@ -49,5 +52,8 @@ pub async fn connect(args: &NatsArgs, name: &str) -> Result<Client, ConnectError
     let servers = args.server_list();
     opts.connect(servers.as_slice())
         .await
-        .map_err(|source| ConnectError::Connect { servers: servers.join(","), source })
+        .map_err(|source| ConnectError::Connect {
+            servers: servers.join(","),
+            source,
+        })
 }

@@ -15,7 +15,12 @@ pub const MSG_ID: &str = "Nats-Msg-Id";
 
 /// Headers of a job message. The attempt a job is on is the consumer's delivery count
 /// (shown by any JetStream tool as "delivered"); the status bucket records it too.
-pub fn for_job(id: &JobId, proof_type: ProofType, epoch: EpochNumber, enqueued_at_ms: u64) -> HeaderMap {
+pub fn for_job(
+    id: &JobId,
+    proof_type: ProofType,
+    epoch: EpochNumber,
+    enqueued_at_ms: u64,
+) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert(MSG_ID, id.to_hex().as_str());
     h.insert(JOB_ID, id.to_hex().as_str());

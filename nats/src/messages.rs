@@ -5,7 +5,7 @@ use crate::{headers, subjects};
 use async_nats::jetstream::{self, context::PublishAckFuture, kv, Context};
 use bytes::Bytes;
 use provemesh_common::codec::{self, CodecError};
-use provemesh_common::{EpochNumber, JobEnvelope, JobOutcome, JobResult, JobStatus};
+use provemesh_common::{EpochNumber, JobEnvelope, JobOutcome, JobResult, JobStatus, ProofType};
 
 /// A mesh message could not be sent or read.
 #[derive(Debug, thiserror::Error)]
@@ -29,16 +29,24 @@ pub enum MessageError {
 
 /// Publishes a job; the returned future resolves to the server's ack, whose `duplicate`
 /// flag says the same job id was already queued within the duplicate window.
-pub async fn publish_job(js: &Context, env: &JobEnvelope) -> Result<PublishAckFuture, MessageError> {
+pub async fn publish_job(
+    js: &Context,
+    env: &JobEnvelope,
+) -> Result<PublishAckFuture, MessageError> {
     let subject = subjects::job(env.epoch, env.proof_type);
     let payload = codec::encode("job envelope", env)?;
     let h = headers::for_job(&env.id, env.proof_type, env.epoch, env.enqueued_at_ms);
     js.send_publish(
         subject.clone(),
-        jetstream::message::PublishMessage::build().payload(payload.into()).headers(h),
+        jetstream::message::PublishMessage::build()
+            .payload(payload.into())
+            .headers(h),
     )
     .await
-    .map_err(|e| MessageError::Publish { subject, source: e.into() })
+    .map_err(|e| MessageError::Publish {
+        subject,
+        source: e.into(),
+    })
 }
 
 /// Publishes a result and waits for the server to store it. A result published twice for
@@ -51,9 +59,17 @@ pub async fn publish_result(js: &Context, r: &JobResult) -> Result<(), MessageEr
         JobOutcome::Failed { kind, .. } => format!("failed:{kind}"),
     };
     let h = headers::for_result(&r.id, r.proof_type, r.epoch, r.attempt, &r.agent, &outcome);
-    let err = |e: async_nats::Error| MessageError::Publish { subject: subject.clone(), source: e };
+    let err = |e: async_nats::Error| MessageError::Publish {
+        subject: subject.clone(),
+        source: e,
+    };
     let ack = js
-        .send_publish(subject.clone(), jetstream::message::PublishMessage::build().payload(payload.into()).headers(h))
+        .send_publish(
+            subject.clone(),
+            jetstream::message::PublishMessage::build()
+                .payload(payload.into())
+                .headers(h),
+        )
         .await
         .map_err(|e| err(e.into()))?;
     ack.await.map_err(|e| err(e.into()))?;
@@ -67,13 +83,32 @@ pub async fn publish_result(js: &Context, r: &JobResult) -> Result<(), MessageEr
 pub async fn put_status(js: &Context, s: &JobStatus, wait: bool) -> Result<(), MessageError> {
     let key = subjects::status_key(s.epoch, &s.id);
     let bytes: Bytes = codec::encode("job status", s)?.into();
-    let err = |e: async_nats::Error| MessageError::Status { op: "put", key: key.clone(), source: e };
+    let err = |e: async_nats::Error| MessageError::Status {
+        op: "put",
+        key: key.clone(),
+        source: e,
+    };
     let subject = format!("$KV.{}.{key}", subjects::STATUS_BUCKET);
-    let ack = js.publish(subject, bytes).await.map_err(|e| err(e.into()))?;
+    let ack = js
+        .publish(subject, bytes)
+        .await
+        .map_err(|e| err(e.into()))?;
     if wait {
         ack.await.map_err(|e| err(e.into()))?;
     }
     Ok(())
+}
+
+/// Rings the doorbell of `proof_type` `n` times: each ring wakes at most one idle agent of
+/// that type (a queue group), which then pulls. Best effort by design — rings are core
+/// NATS messages, and agents also sweep their queues on a timer.
+pub async fn ring(client: &async_nats::Client, proof_type: ProofType, n: usize) {
+    let subject = subjects::ready(proof_type);
+    for _ in 0..n {
+        if client.publish(subject.clone(), Bytes::new()).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Marks `epoch` cancelled for every agent watching the epochs bucket.
@@ -82,7 +117,11 @@ pub async fn mark_cancelled(epochs_kv: &kv::Store, epoch: EpochNumber) -> Result
     epochs_kv
         .put(&key, provemesh_common::unix_millis().to_string().into())
         .await
-        .map_err(|e| MessageError::Status { op: "put", key, source: e.into() })?;
+        .map_err(|e| MessageError::Status {
+            op: "put",
+            key,
+            source: e.into(),
+        })?;
     Ok(())
 }
 

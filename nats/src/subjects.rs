@@ -18,6 +18,9 @@ pub const DEAD_LETTER_CONSUMER: &str = "dead_letters";
 
 /// Every job subject.
 pub const ALL_JOBS: &str = "prove.job.>";
+/// Every doorbell subject.
+pub const ALL_READY: &str = "prove.ready.>";
+
 /// Every result subject.
 pub const ALL_RESULTS: &str = "prove.result.>";
 
@@ -34,6 +37,17 @@ pub fn jobs_of_type(proof_type: ProofType) -> String {
 /// `prove.job.<epoch>.>`: everything queued for an epoch (what a cancel purges).
 pub fn jobs_of_epoch(epoch: EpochNumber) -> String {
     format!("prove.job.{epoch}.>")
+}
+
+/// `prove.ready.<proof_type>`: the doorbell rung (core NATS, no payload) once per job
+/// enqueued, to wake one idle agent of that type.
+pub fn ready(proof_type: ProofType) -> String {
+    format!("prove.ready.{proof_type}")
+}
+
+/// The queue group idle agents of a type join on its doorbell, so each ring wakes one.
+pub fn ready_group(proof_type: ProofType) -> String {
+    format!("provemesh-agents-{proof_type}")
 }
 
 /// `prove.result.<epoch>.<id>`: where a job's result is published.
@@ -70,7 +84,13 @@ pub fn cancelled_key(epoch: EpochNumber) -> String {
 /// Parses `<epoch>` and `<proof_type>` back out of a job subject.
 pub fn parse_job_subject(subject: &str) -> Option<(EpochNumber, ProofType)> {
     let mut parts = subject.split('.');
-    match (parts.next(), parts.next(), parts.next(), parts.next(), parts.next()) {
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
         (Some("prove"), Some("job"), Some(e), Some(t), None) => {
             Some((e.parse().ok()?, t.parse().ok()?))
         }

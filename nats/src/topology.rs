@@ -119,7 +119,11 @@ pub struct Topology {
 impl Topology {
     /// Creates or updates every stream, consumer and bucket.
     pub async fn apply(js: Context, config: TopologyConfig) -> Result<Topology, TopologyError> {
-        let storage = if config.memory_storage { StorageType::Memory } else { StorageType::File };
+        let storage = if config.memory_storage {
+            StorageType::Memory
+        } else {
+            StorageType::File
+        };
         let jobs = ensure_stream(
             &js,
             stream::Config {
@@ -210,19 +214,34 @@ impl Topology {
         )
         .await?;
 
-        Ok(Topology { js, config, jobs, results, dead_letters, status, epochs, consumers })
+        Ok(Topology {
+            js,
+            config,
+            jobs,
+            results,
+            dead_letters,
+            status,
+            epochs,
+            consumers,
+        })
     }
 
     /// Binds to a topology somebody else applied, without managing anything: what an agent
     /// with least-privilege credentials does.
-    pub async fn bind(js: Context, config: TopologyConfig, types: &[ProofType]) -> Result<Topology, TopologyError> {
+    pub async fn bind(
+        js: Context,
+        config: TopologyConfig,
+        types: &[ProofType],
+    ) -> Result<Topology, TopologyError> {
         let get = |name: &'static str| {
             let js = js.clone();
             async move {
-                js.get_stream(name).await.map_err(|e| TopologyError::Stream {
-                    stream: name.into(),
-                    source: e.into(),
-                })
+                js.get_stream(name)
+                    .await
+                    .map_err(|e| TopologyError::Stream {
+                        stream: name.into(),
+                        source: e.into(),
+                    })
             }
         };
         let jobs = get(JOBS_STREAM).await?;
@@ -231,25 +250,39 @@ impl Topology {
         let mut consumers = HashMap::new();
         for &t in types {
             let name = subjects::job_consumer(t);
-            let c: PullConsumer = jobs.get_consumer(&name).await.map_err(|e| TopologyError::Consumer {
-                stream: JOBS_STREAM.into(),
-                consumer: name.clone(),
-                source: e.into(),
-            })?;
+            let c: PullConsumer =
+                jobs.get_consumer(&name)
+                    .await
+                    .map_err(|e| TopologyError::Consumer {
+                        stream: JOBS_STREAM.into(),
+                        consumer: name.clone(),
+                        source: e.into(),
+                    })?;
             consumers.insert(t, c);
         }
         let bucket = |name: &'static str| {
             let js = js.clone();
             async move {
-                js.get_key_value(name).await.map_err(|e| TopologyError::Bucket {
-                    bucket: name.into(),
-                    source: e.into(),
-                })
+                js.get_key_value(name)
+                    .await
+                    .map_err(|e| TopologyError::Bucket {
+                        bucket: name.into(),
+                        source: e.into(),
+                    })
             }
         };
         let status = bucket(STATUS_BUCKET).await?;
         let epochs = bucket(EPOCHS_BUCKET).await?;
-        Ok(Topology { js, config, jobs, results, dead_letters, status, epochs, consumers })
+        Ok(Topology {
+            js,
+            config,
+            jobs,
+            results,
+            dead_letters,
+            status,
+            epochs,
+            consumers,
+        })
     }
 
     /// The pull consumer serving `proof_type` (present for every type after `apply`, and
@@ -274,12 +307,23 @@ fn job_consumer_config(t: ProofType, config: &TopologyConfig) -> pull::Config {
     }
 }
 
-async fn ensure_stream(js: &Context, want: stream::Config) -> Result<stream::Stream, TopologyError> {
+async fn ensure_stream(
+    js: &Context,
+    want: stream::Config,
+) -> Result<stream::Stream, TopologyError> {
     let name = want.name.clone();
-    let err = |e: async_nats::Error| TopologyError::Stream { stream: name.clone(), source: e };
+    let err = |e: async_nats::Error| TopologyError::Stream {
+        stream: name.clone(),
+        source: e,
+    };
     match js.get_stream(&name).await {
         Ok(mut existing) => {
-            let have = existing.info().await.map_err(|e| err(e.into()))?.config.clone();
+            let have = existing
+                .info()
+                .await
+                .map_err(|e| err(e.into()))?
+                .config
+                .clone();
             if have.retention != want.retention {
                 return Err(TopologyError::Incompatible {
                     stream: name,
@@ -327,19 +371,29 @@ async fn ensure_stream(js: &Context, want: stream::Config) -> Result<stream::Str
     }
 }
 
-async fn ensure_consumer(s: &stream::Stream, want: pull::Config) -> Result<PullConsumer, TopologyError> {
+async fn ensure_consumer(
+    s: &stream::Stream,
+    want: pull::Config,
+) -> Result<PullConsumer, TopologyError> {
     let name = want.durable_name.clone().unwrap_or_default();
     let stream_name = s.cached_info().config.name.clone();
     // `create_consumer` is create-or-update on the server for an identical or editable
     // durable configuration; a non-editable difference comes back as an error naming it.
-    s.create_consumer(want).await.map_err(|e| TopologyError::Consumer {
-        stream: stream_name,
-        consumer: name,
-        source: e.into(),
-    })
+    s.create_consumer(want)
+        .await
+        .map_err(|e| TopologyError::Consumer {
+            stream: stream_name,
+            consumer: name,
+            source: e.into(),
+        })
 }
 
 async fn ensure_bucket(js: &Context, want: kv::Config) -> Result<kv::Store, TopologyError> {
     let bucket = want.bucket.clone();
-    js.create_or_update_key_value(want).await.map_err(|e| TopologyError::Bucket { bucket, source: e.into() })
+    js.create_or_update_key_value(want)
+        .await
+        .map_err(|e| TopologyError::Bucket {
+            bucket,
+            source: e.into(),
+        })
 }

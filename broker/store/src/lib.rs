@@ -64,7 +64,13 @@ impl StoreError {
 
     /// True when the object does not exist.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, StoreError::Backend { source: object_store::Error::NotFound { .. }, .. })
+        matches!(
+            self,
+            StoreError::Backend {
+                source: object_store::Error::NotFound { .. },
+                ..
+            }
+        )
     }
 }
 
@@ -95,7 +101,14 @@ impl ProofStore {
                     describe: format!("file://{}", dir.display()),
                 })
             }
-            ProofStoreLocation::S3 { bucket, prefix, endpoint, region, access_key_id, secret_access_key } => {
+            ProofStoreLocation::S3 {
+                bucket,
+                prefix,
+                endpoint,
+                region,
+                access_key_id,
+                secret_access_key,
+            } => {
                 // reqwest's rustls uses the process-wide crypto provider: ring, like async-nats.
                 let _ = rustls::crypto::ring::default_provider().install_default();
                 let mut b = AmazonS3Builder::new()
@@ -120,16 +133,23 @@ impl ProofStore {
                         .with_virtual_hosted_style_request(false);
                 }
                 if let (Some(k), Some(s)) = (access_key_id, secret_access_key) {
-                    b = b.with_access_key_id(k.expose()).with_secret_access_key(s.expose());
+                    b = b
+                        .with_access_key_id(k.expose())
+                        .with_secret_access_key(s.expose());
                 }
                 // The builder's error may quote configuration, never the secret values.
-                let s3 = b.build().map_err(|e| StoreError::Open(format!("s3://{bucket}: {e}")))?;
+                let s3 = b
+                    .build()
+                    .map_err(|e| StoreError::Open(format!("s3://{bucket}: {e}")))?;
                 Ok(ProofStore {
                     inner: Arc::new(s3),
                     prefix: prefix.clone(),
                     describe: format!(
                         "s3://{bucket}/{prefix}{}",
-                        endpoint.as_ref().map(|e| format!(" at {e}")).unwrap_or_default()
+                        endpoint
+                            .as_ref()
+                            .map(|e| format!(" at {e}"))
+                            .unwrap_or_default()
                     ),
                 })
             }
@@ -138,7 +158,11 @@ impl ProofStore {
 
     /// A store in process memory (tests, single-process runs).
     pub fn in_memory() -> Self {
-        ProofStore { inner: Arc::new(InMemory::new()), prefix: String::new(), describe: "memory://".into() }
+        ProofStore {
+            inner: Arc::new(InMemory::new()),
+            prefix: String::new(),
+            describe: "memory://".into(),
+        }
     }
 
     /// Where this store is, for logs (never includes credentials).
@@ -169,7 +193,11 @@ impl ProofStore {
         let path = self.path(key);
         let digest = sha256(&bytes);
         let size = bytes.len() as u64;
-        let err = |source| StoreError::Backend { op: "put", key: key.to_string(), source };
+        let err = |source| StoreError::Backend {
+            op: "put",
+            key: key.to_string(),
+            source,
+        };
         if bytes.len() >= MULTIPART_THRESHOLD {
             let upload = self.inner.put_multipart(&path).await.map_err(err)?;
             let mut w = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
@@ -179,9 +207,16 @@ impl ProofStore {
             }
             w.finish().await.map_err(err)?;
         } else {
-            self.inner.put(&path, PutPayload::from_bytes(bytes)).await.map_err(err)?;
+            self.inner
+                .put(&path, PutPayload::from_bytes(bytes))
+                .await
+                .map_err(err)?;
         }
-        Ok(ObjectRef { key: key.to_string(), size, sha256: digest })
+        Ok(ObjectRef {
+            key: key.to_string(),
+            size,
+            sha256: digest,
+        })
     }
 
     /// Reads `object` and checks its size and SHA-256.
@@ -202,7 +237,11 @@ impl ProofStore {
 
     /// Reads `key` without a hash check (the caller checks by other means).
     pub async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
-        let err = |source| StoreError::Backend { op: "get", key: key.to_string(), source };
+        let err = |source| StoreError::Backend {
+            op: "get",
+            key: key.to_string(),
+            source,
+        };
         let r = self.inner.get(&self.path(key)).await.map_err(err)?;
         r.bytes().await.map_err(err)
     }
@@ -211,7 +250,11 @@ impl ProofStore {
     pub async fn get_if_exists(&self, key: &str) -> Result<Option<(ObjectRef, Bytes)>, StoreError> {
         match self.get(key).await {
             Ok(bytes) => Ok(Some((
-                ObjectRef { key: key.to_string(), size: bytes.len() as u64, sha256: sha256(&bytes) },
+                ObjectRef {
+                    key: key.to_string(),
+                    size: bytes.len() as u64,
+                    sha256: sha256(&bytes),
+                },
                 bytes,
             ))),
             Err(e) if e.is_not_found() => Ok(None),
@@ -224,7 +267,11 @@ impl ProofStore {
         match self.inner.head(&self.path(key)).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(source) => Err(StoreError::Backend { op: "head", key: key.to_string(), source }),
+            Err(source) => Err(StoreError::Backend {
+                op: "head",
+                key: key.to_string(),
+                source,
+            }),
         }
     }
 
@@ -232,7 +279,11 @@ impl ProofStore {
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         match self.inner.delete(&self.path(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(source) => Err(StoreError::Backend { op: "delete", key: key.to_string(), source }),
+            Err(source) => Err(StoreError::Backend {
+                op: "delete",
+                key: key.to_string(),
+                source,
+            }),
         }
     }
 
@@ -240,16 +291,29 @@ impl ProofStore {
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         use futures::TryStreamExt;
         let base = self.path(prefix);
-        let strip = if self.prefix.is_empty() { String::new() } else { format!("{}/", self.prefix) };
+        let strip = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
         let metas: Vec<_> = self
             .inner
             .list(Some(&base))
             .try_collect()
             .await
-            .map_err(|source| StoreError::Backend { op: "list", key: prefix.to_string(), source })?;
+            .map_err(|source| StoreError::Backend {
+                op: "list",
+                key: prefix.to_string(),
+                source,
+            })?;
         Ok(metas
             .into_iter()
-            .map(|m| m.location.to_string().trim_start_matches(strip.as_str()).to_string())
+            .map(|m| {
+                m.location
+                    .to_string()
+                    .trim_start_matches(strip.as_str())
+                    .to_string()
+            })
             .collect())
     }
 }
@@ -264,19 +328,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for store in [
             ProofStore::in_memory(),
-            ProofStore::open(&ProofStoreConfig { location: ProofStoreLocation::File(dir.path().into()) }).unwrap(),
+            ProofStore::open(&ProofStoreConfig {
+                location: ProofStoreLocation::File(dir.path().into()),
+            })
+            .unwrap(),
         ] {
             let id = JobId::derive(ProofType::MergeRollup, b"x");
             let key = ProofStore::proof_key(EpochNumber(3), &id);
             let r = store.put(&key, Bytes::from_static(b"proof")).await.unwrap();
-            assert_eq!(store.get_verified(&r).await.unwrap(), Bytes::from_static(b"proof"));
+            assert_eq!(
+                store.get_verified(&r).await.unwrap(),
+                Bytes::from_static(b"proof")
+            );
             assert!(store.exists(&key).await.unwrap());
             assert_eq!(store.list("proofs/3").await.unwrap(), vec![key.clone()]);
 
             let mut wrong = r.clone();
             wrong.sha256[0] ^= 1;
             let e = store.get_verified(&wrong).await.unwrap_err();
-            assert!(matches!(e, StoreError::Corrupt { .. }) && !e.is_transient(), "{e}");
+            assert!(
+                matches!(e, StoreError::Corrupt { .. }) && !e.is_transient(),
+                "{e}"
+            );
 
             store.delete(&key).await.unwrap();
             assert!(!store.exists(&key).await.unwrap());

@@ -31,10 +31,16 @@ pub struct MeshArgs {
 impl MeshArgs {
     pub fn validate(&self) -> Result<(), super::ConfigError> {
         if self.ack_wait < Duration::from_secs(1) {
-            return Err(super::ConfigError::new("PROVER_MESH_ACK_WAIT", "must be at least 1s"));
+            return Err(super::ConfigError::new(
+                "PROVER_MESH_ACK_WAIT",
+                "must be at least 1s",
+            ));
         }
         if self.duplicate_window < Duration::from_secs(60) {
-            return Err(super::ConfigError::new("PROVER_MESH_DUPLICATE_WINDOW", "must be at least 1m"));
+            return Err(super::ConfigError::new(
+                "PROVER_MESH_DUPLICATE_WINDOW",
+                "must be at least 1m",
+            ));
         }
         Ok(())
     }

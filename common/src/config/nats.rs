@@ -9,8 +9,13 @@ use std::path::PathBuf;
 pub struct NatsArgs {
     /// The proof broker: NATS server URL(s), comma separated (nats://host:4222 or
     /// tls://host:4222). On an agent this is where jobs come from; on the node, where they go.
-    #[arg(long = "prover-broker-host", env = "PROVER_BROKER_HOST", value_name = "PROVER_BROKER_HOST",
-          value_delimiter = ',', default_value = "nats://127.0.0.1:4222")]
+    #[arg(
+        long = "prover-broker-host",
+        env = "PROVER_BROKER_HOST",
+        value_name = "PROVER_BROKER_HOST",
+        value_delimiter = ',',
+        default_value = "nats://127.0.0.1:4222"
+    )]
     pub servers: Vec<String>,
 
     /// NATS credentials file (JWT + nkey seed) for this component's role.
@@ -22,7 +27,12 @@ pub struct NatsArgs {
     pub nats_user: Option<String>,
 
     /// NATS password for NATS_USER.
-    #[arg(long, env = "NATS_PASSWORD", value_name = "NATS_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "NATS_PASSWORD",
+        value_name = "NATS_PASSWORD",
+        hide_env_values = true
+    )]
     pub nats_password: Option<Secret>,
 
     /// PEM file of the CA that signed the NATS servers' TLS certificates (enables TLS).
@@ -45,8 +55,15 @@ impl NatsArgs {
             let url = match url {
                 Ok(u) => u,
                 Err(e) => {
-                    let shown = if raw.contains('@') { "[a URL with credentials]" } else { raw.as_str() };
-                    return Err(ConfigError::new(VAR, format!("'{shown}' is not a URL ({e})")));
+                    let shown = if raw.contains('@') {
+                        "[a URL with credentials]"
+                    } else {
+                        raw.as_str()
+                    };
+                    return Err(ConfigError::new(
+                        VAR,
+                        format!("'{shown}' is not a URL ({e})"),
+                    ));
                 }
             };
             if url.password().is_some() || !url.username().is_empty() {
@@ -58,7 +75,10 @@ impl NatsArgs {
             if !matches!(url.scheme(), "nats" | "tls") {
                 return Err(ConfigError::new(
                     VAR,
-                    format!("'{raw}': scheme '{}' not supported (expected nats or tls)", url.scheme()),
+                    format!(
+                        "'{raw}': scheme '{}' not supported (expected nats or tls)",
+                        url.scheme()
+                    ),
                 ));
             }
             if url.host_str().is_none_or(|h| h.is_empty()) {

@@ -10,24 +10,47 @@ use std::path::PathBuf;
 pub struct ProofStoreArgs {
     /// Where proofs and large job inputs live: s3://BUCKET[/PREFIX], file:///ABS/PATH or
     /// memory:// (one process only). The node and every agent must use the same store.
-    #[arg(long = "proof-store", env = "PROVER_PROOF_STORE", value_name = "PROVER_PROOF_STORE")]
+    #[arg(
+        long = "proof-store",
+        env = "PROVER_PROOF_STORE",
+        value_name = "PROVER_PROOF_STORE"
+    )]
     pub url: Option<String>,
 
     /// S3 endpoint for non-AWS S3-compatible servers (e.g. http://127.0.0.1:9000); enables
     /// path-style addressing. http is allowed (local stores).
-    #[arg(long = "proof-store-endpoint", env = "PROVER_PROOF_STORE_ENDPOINT", value_name = "PROVER_PROOF_STORE_ENDPOINT")]
+    #[arg(
+        long = "proof-store-endpoint",
+        env = "PROVER_PROOF_STORE_ENDPOINT",
+        value_name = "PROVER_PROOF_STORE_ENDPOINT"
+    )]
     pub endpoint: Option<String>,
 
     /// S3 region.
-    #[arg(long = "proof-store-region", env = "AWS_REGION", value_name = "AWS_REGION", default_value = "us-east-1")]
+    #[arg(
+        long = "proof-store-region",
+        env = "AWS_REGION",
+        value_name = "AWS_REGION",
+        default_value = "us-east-1"
+    )]
     pub region: String,
 
     /// S3 access key id of this component's role.
-    #[arg(long = "proof-store-access-key-id", env = "AWS_ACCESS_KEY_ID", value_name = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    #[arg(
+        long = "proof-store-access-key-id",
+        env = "AWS_ACCESS_KEY_ID",
+        value_name = "AWS_ACCESS_KEY_ID",
+        hide_env_values = true
+    )]
     pub access_key_id: Option<Secret>,
 
     /// S3 secret access key of this component's role.
-    #[arg(long = "proof-store-secret-access-key", env = "AWS_SECRET_ACCESS_KEY", value_name = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    #[arg(
+        long = "proof-store-secret-access-key",
+        env = "AWS_SECRET_ACCESS_KEY",
+        value_name = "AWS_SECRET_ACCESS_KEY",
+        hide_env_values = true
+    )]
     pub secret_access_key: Option<Secret>,
 }
 
@@ -62,13 +85,14 @@ impl ProofStoreArgs {
                 "not set: the node and its agents need a shared store (s3://BUCKET[/PREFIX], file:///ABS/PATH or memory://)",
             ));
         }
-        let url = url::Url::parse(raw).map_err(|e| ConfigError::new(VAR, format!("'{raw}' is not a URL ({e})")))?;
+        let url = url::Url::parse(raw)
+            .map_err(|e| ConfigError::new(VAR, format!("'{raw}' is not a URL ({e})")))?;
         let location = match url.scheme() {
             "memory" => ProofStoreLocation::Memory,
             "file" => {
-                let path = url
-                    .to_file_path()
-                    .map_err(|_| ConfigError::new(VAR, format!("'{raw}' is not an absolute file path")))?;
+                let path = url.to_file_path().map_err(|_| {
+                    ConfigError::new(VAR, format!("'{raw}' is not an absolute file path"))
+                })?;
                 ProofStoreLocation::File(path)
             }
             "s3" => {
@@ -83,8 +107,18 @@ impl ProofStoreArgs {
                     })?),
                 };
                 match (&self.access_key_id, &self.secret_access_key) {
-                    (Some(_), None) => return Err(ConfigError::new("AWS_SECRET_ACCESS_KEY", "missing while AWS_ACCESS_KEY_ID is set")),
-                    (None, Some(_)) => return Err(ConfigError::new("AWS_ACCESS_KEY_ID", "missing while AWS_SECRET_ACCESS_KEY is set")),
+                    (Some(_), None) => {
+                        return Err(ConfigError::new(
+                            "AWS_SECRET_ACCESS_KEY",
+                            "missing while AWS_ACCESS_KEY_ID is set",
+                        ))
+                    }
+                    (None, Some(_)) => {
+                        return Err(ConfigError::new(
+                            "AWS_ACCESS_KEY_ID",
+                            "missing while AWS_SECRET_ACCESS_KEY is set",
+                        ))
+                    }
                     _ => {}
                 }
                 if self.region.trim().is_empty() {

@@ -58,10 +58,16 @@ pub fn private_key(variable: &'static str, key: &Secret) -> Result<[u8; 32], Con
     }
     let mut out = [0u8; 32];
     hex::decode_to_slice(hexpart, &mut out).map_err(|_| {
-        ConfigError::new(variable, "expected hex digits only (0-9, a-f); the value has other characters")
+        ConfigError::new(
+            variable,
+            "expected hex digits only (0-9, a-f); the value has other characters",
+        )
     })?;
     if out == [0u8; 32] {
-        return Err(ConfigError::new(variable, "the zero key is not a valid private key"));
+        return Err(ConfigError::new(
+            variable,
+            "the zero key is not a valid private key",
+        ));
     }
     Ok(out)
 }
@@ -89,14 +95,14 @@ mod tests {
         for b in bad {
             let e = private_key("PROVER_PUBLISHER_PRIVATE_KEY", &Secret::new(b)).unwrap_err();
             let text = e.to_string();
-            assert!(text.starts_with("invalid PROVER_PUBLISHER_PRIVATE_KEY"), "{text}");
+            assert!(
+                text.starts_with("invalid PROVER_PUBLISHER_PRIVATE_KEY"),
+                "{text}"
+            );
             assert!(!text.contains(b.trim_start_matches("0x")), "{text}");
         }
         let ok = "0x0000000000000000000000000000000000000000000000000000000000000001";
-        assert_eq!(
-            private_key("K", &Secret::new(ok)).unwrap()[31],
-            1
-        );
+        assert_eq!(private_key("K", &Secret::new(ok)).unwrap()[31], 1);
     }
 }
 
@@ -108,13 +114,19 @@ pub fn duration(raw: &str) -> Result<std::time::Duration, String> {
         Some(i) => (&t[..i], t[i..].trim()),
         None => (t, "s"),
     };
-    let n: f64 = num.parse().map_err(|_| format!("'{raw}' is not a duration (e.g. 500ms, 30s, 5m)"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{raw}' is not a duration (e.g. 500ms, 30s, 5m)"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(format!("'{raw}': unknown unit '{unit}' (use ms, s, m or h)")),
+        _ => {
+            return Err(format!(
+                "'{raw}': unknown unit '{unit}' (use ms, s, m or h)"
+            ))
+        }
     };
     if !secs.is_finite() || secs < 0.0 || secs > 365.0 * 86400.0 {
         return Err(format!("'{raw}' is out of range"));
@@ -133,6 +145,8 @@ mod duration_tests {
         assert_eq!(duration("30"), Ok(Duration::from_secs(30)));
         assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
         assert!(duration("soon").is_err());
-        assert!(duration("5 fortnights").unwrap_err().contains("unknown unit"));
+        assert!(duration("5 fortnights")
+            .unwrap_err()
+            .contains("unknown unit"));
     }
 }

@@ -16,7 +16,9 @@ pub struct Anvil {
 impl Anvil {
     /// Starts anvil with `chain_id`, instant mining.
     pub fn start(chain_id: u64) -> Result<Self, HarnessError> {
-        let dir = tempfile::Builder::new().prefix("provemesh-anvil-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("provemesh-anvil-")
+            .tempdir()?;
         let port = free_port();
         let args = vec![
             "--host".into(),
@@ -26,14 +28,24 @@ impl Anvil {
             "--chain-id".into(),
             chain_id.to_string(),
         ];
-        let mut process = ServerProcess::spawn("anvil", &tool("anvil")?, &args, &dir.path().join("anvil.log"))?;
+        let mut process = ServerProcess::spawn(
+            "anvil",
+            &tool("anvil")?,
+            &args,
+            &dir.path().join("anvil.log"),
+        )?;
         process.wait_ready(Duration::from_secs(30), || {
             matches!(
                 http(port, "POST", "/", r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#),
                 Some((200, b)) if b.contains("result")
             )
         })?;
-        Ok(Anvil { port, chain_id, process, _dir: dir })
+        Ok(Anvil {
+            port,
+            chain_id,
+            process,
+            _dir: dir,
+        })
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -51,9 +63,11 @@ impl Anvil {
         let log = std::fs::read_to_string(self.process.log_path()).ok()?;
         let section = log.split("Private Keys").nth(1)?;
         let needle = format!("({index}) ");
-        section
-            .lines()
-            .find_map(|l| l.trim().strip_prefix(needle.as_str()).map(|k| k.trim().to_string()))
+        section.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix(needle.as_str())
+                .map(|k| k.trim().to_string())
+        })
     }
 
     pub fn stop(&mut self) {

@@ -22,7 +22,9 @@ use std::path::PathBuf;
 /// The harness could not provide a server.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
-    #[error("{tool} not found at {path}: run scripts/bootstrap (it installs every tool into .tools/)")]
+    #[error(
+        "{tool} not found at {path}: run scripts/bootstrap (it installs every tool into .tools/)"
+    )]
     ToolMissing { tool: String, path: String },
     #[error("cannot start {name}: {source}")]
     Spawn {
@@ -31,7 +33,12 @@ pub enum HarnessError {
         source: std::io::Error,
     },
     #[error("{name} did not become ready within {secs}s; its log ({log}) ends with:\n{tail}")]
-    NotReady { name: String, secs: u64, log: String, tail: String },
+    NotReady {
+        name: String,
+        secs: u64,
+        log: String,
+        tail: String,
+    },
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -64,6 +71,9 @@ pub fn tool(name: &str) -> Result<PathBuf, HarnessError> {
     if p.is_file() {
         Ok(p)
     } else {
-        Err(HarnessError::ToolMissing { tool: name.into(), path: p.display().to_string() })
+        Err(HarnessError::ToolMissing {
+            tool: name.into(),
+            path: p.display().to_string(),
+        })
     }
 }

@@ -31,7 +31,9 @@ impl NatsServer {
     }
 
     pub fn start_with(opts: NatsOptions) -> Result<Self, HarnessError> {
-        let dir = tempfile::Builder::new().prefix("provemesh-nats-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("provemesh-nats-")
+            .tempdir()?;
         let (port, monitor_port) = (free_port(), free_port());
         let store = dir.path().join("js");
         let conf = format!(
@@ -40,7 +42,15 @@ impl NatsServer {
             store.display(),
             opts.extra_config
         );
-        let mut s = Self::spawn("n1", dir.path().to_path_buf(), &conf, port, monitor_port, None, store)?;
+        let mut s = Self::spawn(
+            "n1",
+            dir.path().to_path_buf(),
+            &conf,
+            port,
+            monitor_port,
+            None,
+            store,
+        )?;
         s._dir = Some(dir);
         s.wait_ready()?;
         Ok(s)
@@ -87,13 +97,18 @@ impl NatsServer {
     pub fn wait_ready(&mut self) -> Result<(), HarnessError> {
         let mport = self.monitor_port;
         self.process.wait_ready(Duration::from_secs(20), || {
-            matches!(http(mport, "GET", "/healthz?js-enabled-only=true", ""), Some((200, _)))
+            matches!(
+                http(mport, "GET", "/healthz?js-enabled-only=true", ""),
+                Some((200, _))
+            )
         })
     }
 
     /// A monitoring endpoint's JSON (`/jsz`, `/connz`, `/routez`…).
     pub fn monitor(&self, path: &str) -> Option<String> {
-        http(self.monitor_port, "GET", path, "").filter(|(c, _)| *c == 200).map(|(_, b)| b)
+        http(self.monitor_port, "GET", path, "")
+            .filter(|(c, _)| *c == 200)
+            .map(|(_, b)| b)
     }
 
     /// SIGKILL: the server crashes.
@@ -134,8 +149,12 @@ impl NatsCluster {
     }
 
     pub fn start_with(n: usize, opts: NatsOptions) -> Result<Self, HarnessError> {
-        let dir = tempfile::Builder::new().prefix("provemesh-nats-cluster-").tempdir()?;
-        let ports: Vec<(u16, u16, u16)> = (0..n).map(|_| (free_port(), free_port(), free_port())).collect();
+        let dir = tempfile::Builder::new()
+            .prefix("provemesh-nats-cluster-")
+            .tempdir()?;
+        let ports: Vec<(u16, u16, u16)> = (0..n)
+            .map(|_| (free_port(), free_port(), free_port()))
+            .collect();
         let routes = ports
             .iter()
             .map(|(_, _, c)| format!("nats-route://127.0.0.1:{c}"))
@@ -152,7 +171,15 @@ impl NatsCluster {
                 store.display(),
                 opts.extra_config
             );
-            nodes.push(NatsServer::spawn(&name, dir.path().to_path_buf(), &conf, port, mport, Some(cport), store)?);
+            nodes.push(NatsServer::spawn(
+                &name,
+                dir.path().to_path_buf(),
+                &conf,
+                port,
+                mport,
+                Some(cport),
+                store,
+            )?);
         }
         for node in nodes.iter_mut() {
             node.wait_ready()?;
@@ -170,7 +197,10 @@ impl NatsCluster {
         first.process.wait_ready(Duration::from_secs(30), || {
             ports.iter().all(|p| {
                 http(*p, "GET", "/jsz", "").is_some_and(|(c, b)| {
-                    c == 200 && b.split("\"meta_cluster\"").nth(1).is_some_and(|m| m.contains("\"leader\": \"n") || m.contains("\"leader\":\"n"))
+                    c == 200
+                        && b.split("\"meta_cluster\"").nth(1).is_some_and(|m| {
+                            m.contains("\"leader\": \"n") || m.contains("\"leader\":\"n")
+                        })
                 })
             })
         })
@@ -178,7 +208,11 @@ impl NatsCluster {
 
     /// All client URLs, comma separated (what a client connects with).
     pub fn urls(&self) -> String {
-        self.nodes.iter().map(|n| n.url()).collect::<Vec<_>>().join(",")
+        self.nodes
+            .iter()
+            .map(|n| n.url())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Index of the node whose `server_name` is `name`.

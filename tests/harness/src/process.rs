@@ -31,7 +31,12 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Starts `program args…` with stdout and stderr appended to `log`.
-    pub fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> Result<Self, HarnessError> {
+    pub fn spawn(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        log: &Path,
+    ) -> Result<Self, HarnessError> {
         let mut p = ServerProcess {
             name: name.into(),
             program: program.into(),
@@ -52,7 +57,10 @@ impl ServerProcess {
             .stdout(out)
             .stderr(err)
             .spawn()
-            .map_err(|source| HarnessError::Spawn { name: self.name.clone(), source })?;
+            .map_err(|source| HarnessError::Spawn {
+                name: self.name.clone(),
+                source,
+            })?;
         self.child = Some(child);
         Ok(())
     }
@@ -114,7 +122,11 @@ impl ServerProcess {
     }
 
     /// Waits until `ready()` holds, polling every 25 ms, for at most `timeout`.
-    pub fn wait_ready(&mut self, timeout: Duration, mut ready: impl FnMut() -> bool) -> Result<(), HarnessError> {
+    pub fn wait_ready(
+        &mut self,
+        timeout: Duration,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<(), HarnessError> {
         let start = Instant::now();
         while start.elapsed() < timeout {
             if ready() {
@@ -137,14 +149,21 @@ impl ServerProcess {
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("---- {} log ({}) ----\n{}", self.name, self.log.display(), self.log_tail(4000));
+            eprintln!(
+                "---- {} log ({}) ----\n{}",
+                self.name,
+                self.log.display(),
+                self.log_tail(4000)
+            );
         }
         self.stop(Duration::from_secs(3));
     }
 }
 
 fn tail(path: &Path, max: u64) -> String {
-    let Ok(mut f) = File::open(path) else { return String::new() };
+    let Ok(mut f) = File::open(path) else {
+        return String::new();
+    };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let _ = f.seek(SeekFrom::Start(len.saturating_sub(max)));
     let mut s = String::new();
@@ -161,7 +180,9 @@ pub fn port_open(port: u16) -> bool {
 /// client dependency. Returns (status code, body).
 pub fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
     use std::io::Write;
-    let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300)).ok()?;
+    let mut s =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300))
+            .ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     let req = format!(
         "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -171,6 +192,9 @@ pub fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, Str
     let mut resp = String::new();
     s.read_to_string(&mut resp).ok()?;
     let code = resp.split_whitespace().nth(1)?.parse().ok()?;
-    let body = resp.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default();
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
     Some((code, body))
 }

@@ -38,9 +38,22 @@ impl S3Server {
             secret_key.clone(),
             root.display().to_string(),
         ];
-        let mut process = ServerProcess::spawn("s3s-fs", &tool("s3s-fs")?, &args, &dir.path().join("s3.log"))?;
+        let mut process = ServerProcess::spawn(
+            "s3s-fs",
+            &tool("s3s-fs")?,
+            &args,
+            &dir.path().join("s3.log"),
+        )?;
         process.wait_ready(Duration::from_secs(20), || port_open(port))?;
-        Ok(S3Server { port, bucket: bucket.into(), access_key, secret_key, root, process, _dir: dir })
+        Ok(S3Server {
+            port,
+            bucket: bucket.into(),
+            access_key,
+            secret_key,
+            root,
+            process,
+            _dir: dir,
+        })
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -66,7 +79,8 @@ impl S3Server {
     pub fn restart(&mut self) -> Result<(), HarnessError> {
         self.process.restart()?;
         let port = self.port;
-        self.process.wait_ready(Duration::from_secs(20), || port_open(port))
+        self.process
+            .wait_ready(Duration::from_secs(20), || port_open(port))
     }
 }
 
@@ -75,11 +89,19 @@ pub(crate) fn random_token(n: usize) -> String {
     use std::io::Read;
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut buf = vec![0u8; n];
-    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).is_err() {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .is_err()
+    {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
         for (i, b) in buf.iter_mut().enumerate() {
             *b = (t >> ((i * 5) % 120)) as u8;
         }
     }
-    buf.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    buf.iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }

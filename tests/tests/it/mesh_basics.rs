@@ -13,146 +13,282 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thousand_jobs_four_agents_mixed_allow_lists_each_proved_once() {
-    let nats = NatsServer::start().expect("nats");
-    let s3 = S3Server::start("proofs").expect("s3");
-    let store = StoreEnv::s3(&s3);
-    let broker = broker(topology(&nats.url(), Default::default()).await, store.store.clone());
-    let mut results = broker.results("node", None).await.expect("results");
+    within(Duration::from_secs(240), async {
+        let nats = NatsServer::start().expect("nats");
+        let s3 = S3Server::start("proofs").expect("s3");
+        let store = StoreEnv::s3(&s3);
+        let broker = broker(
+            topology(&nats.url(), Default::default()).await,
+            store.store.clone(),
+        );
+        let mut results = broker.results("node", None).await.expect("results");
 
-    use ProofType::*;
-    let allow: [(&str, Vec<ProofType>); 4] = [
-        ("parity", vec![BaseParity, RootParity]),
-        ("base", vec![PrivateBaseRollup, PublicBaseRollup, MergeRollup]),
-        ("top", vec![BlockRootRollup, BlockMergeRollup, RootRollup, MergeRollup]),
-        ("any", vec![]),
-    ];
-    let mut agents = Vec::new();
-    for (id, types) in &allow {
-        let cfg = AgentConfig::new(*id, types, 4);
-        agents.push(InProcessAgent::start(&nats.url(), cfg, store.store.clone(), sim(Duration::ZERO)).await);
-    }
+        use ProofType::*;
+        let allow: [(&str, Vec<ProofType>); 4] = [
+            ("parity", vec![BaseParity, RootParity]),
+            (
+                "base",
+                vec![PrivateBaseRollup, PublicBaseRollup, MergeRollup],
+            ),
+            (
+                "top",
+                vec![BlockRootRollup, BlockMergeRollup, RootRollup, MergeRollup],
+            ),
+            ("any", vec![]),
+        ];
+        let mut agents = Vec::new();
+        for (id, types) in &allow {
+            // Concurrency 1 for half of them: the case where taking more jobs than free slots
+            // would show up first.
+            let cfg = AgentConfig::new(
+                *id,
+                types,
+                if types.is_empty() || types.len() == 2 {
+                    1
+                } else {
+                    4
+                },
+            );
+            agents.push(
+                InProcessAgent::start(&nats.url(), cfg, store.store.clone(), sim(Duration::ZERO))
+                    .await,
+            );
+        }
 
-    let jobs: Vec<_> = (0..1000u64).map(|n| job(1 + n % 3, ProofType::ALL[(n % 8) as usize], n)).collect();
-    let enqueued = broker.enqueue_many(jobs.clone()).await.expect("enqueue");
-    assert!(enqueued.iter().all(|e| !e.duplicate));
+        let jobs: Vec<_> = (0..1000u64)
+            .map(|n| job(1 + n % 3, ProofType::ALL[(n % 8) as usize], n))
+            .collect();
+        let enqueued = broker.enqueue_many(jobs.clone()).await.expect("enqueue");
+        assert!(enqueued.iter().all(|e| !e.duplicate));
 
-    let got = collect(&mut results, 1000, Duration::from_secs(120)).await;
-    assert_eq!(got.len(), 1000, "every job reported");
-    // No second result for any job arrives later either.
-    assert!(next_result(&mut results, Duration::from_millis(500)).await.is_none());
+        let got = collect(&mut results, 1000, Duration::from_secs(120)).await;
+        assert_eq!(got.len(), 1000, "every job reported");
+        // No second result for any job arrives later either.
+        assert!(next_result(&mut results, Duration::from_millis(500))
+            .await
+            .is_none());
 
-    for j in &jobs {
-        let rs = &got[&j.id()];
-        assert_eq!(rs.len(), 1, "one result per job");
-        let r = &rs[0];
-        let JobOutcome::Proved(proof) = &r.outcome else { panic!("job failed: {r:?}") };
-        assert_eq!(proof.key, ProofStore::proof_key(j.epoch, &j.id()));
-        let allowed = &allow.iter().find(|(id, _)| *id == r.agent.0).expect("known agent").1;
-        assert!(allowed.is_empty() || allowed.contains(&r.proof_type), "{} proved {}", r.agent, r.proof_type);
-    }
-    // Every proof is in the store, intact and bound to its job.
-    for j in jobs.iter().step_by(7) {
-        let JobOutcome::Proved(p) = &got[&j.id()][0].outcome else { unreachable!() };
-        let bytes = store.store.get_verified(p).await.expect("proof stored");
-        let pi = provemesh_common::circuit::SimulatedCircuitInputs::decode(&j.inputs).unwrap().public_inputs;
-        SimulatedProof::verify(&bytes, &j.id(), &pi).expect("proof binds to its job");
-    }
-    let mut proved = 0;
-    for a in agents {
-        let s = a.stop().await;
-        proved += s.get(|s| &s.proved);
-        assert_eq!(s.get(|s| &s.reused), 0);
-    }
-    assert_eq!(proved, 1000, "nothing proved twice");
-    assert!(broker.queue_depths().await.unwrap().iter().all(|d| d.queued == 0));
+        for j in &jobs {
+            let rs = &got[&j.id()];
+            assert_eq!(rs.len(), 1, "one result per job");
+            let r = &rs[0];
+            assert_eq!(
+                r.attempt, 1,
+                "delivered once, never bounced between agents: {r:?}"
+            );
+            let JobOutcome::Proved(proof) = &r.outcome else {
+                panic!("job failed: {r:?}")
+            };
+            assert_eq!(proof.key, ProofStore::proof_key(j.epoch, &j.id()));
+            let allowed = &allow
+                .iter()
+                .find(|(id, _)| *id == r.agent.0)
+                .expect("known agent")
+                .1;
+            assert!(
+                allowed.is_empty() || allowed.contains(&r.proof_type),
+                "{} proved {}",
+                r.agent,
+                r.proof_type
+            );
+        }
+        // Every proof is in the store, intact and bound to its job.
+        for j in jobs.iter().step_by(7) {
+            let JobOutcome::Proved(p) = &got[&j.id()][0].outcome else {
+                unreachable!()
+            };
+            let bytes = store.store.get_verified(p).await.expect("proof stored");
+            let pi = provemesh_common::circuit::SimulatedCircuitInputs::decode(&j.inputs)
+                .unwrap()
+                .public_inputs;
+            SimulatedProof::verify(&bytes, &j.id(), &pi).expect("proof binds to its job");
+        }
+        let mut proved = 0;
+        for a in agents {
+            let s = a.stop().await;
+            proved += s.get(|s| &s.proved);
+            assert_eq!(s.get(|s| &s.reused), 0);
+            assert_eq!(
+                s.get(|s| &s.overflow),
+                0,
+                "no job taken without a free slot"
+            );
+        }
+        assert_eq!(proved, 1000, "nothing proved twice");
+        assert!(broker
+            .queue_depths()
+            .await
+            .unwrap()
+            .iter()
+            .all(|d| d.queued == 0));
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicate_enqueues_from_two_brokers_make_one_job_and_one_proof() {
-    let nats = NatsServer::start().expect("nats");
-    let dir = tempfile::tempdir().unwrap();
-    let store = StoreEnv::file(dir.path());
-    let b1 = broker(topology(&nats.url(), Default::default()).await, store.store.clone());
-    // A second node: its own connection, same mesh.
-    let b2 = broker(topology(&nats.url(), Default::default()).await, store.store.clone());
-    let mut results = b1.results("node", None).await.expect("results");
+    within(Duration::from_secs(240), async {
+        let nats = NatsServer::start().expect("nats");
+        let dir = tempfile::tempdir().unwrap();
+        let store = StoreEnv::file(dir.path());
+        let b1 = broker(
+            topology(&nats.url(), Default::default()).await,
+            store.store.clone(),
+        );
+        // A second node: its own connection, same mesh.
+        let b2 = broker(
+            topology(&nats.url(), Default::default()).await,
+            store.store.clone(),
+        );
+        let mut results = b1.results("node", None).await.expect("results");
 
-    let j = job(7, ProofType::MergeRollup, 1);
-    let (a, b) = tokio::join!(b1.enqueue(j.clone()), b2.enqueue(j.clone()));
-    let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!(a.id, b.id);
-    assert!(a.duplicate != b.duplicate, "exactly one of the two was new: {a:?} {b:?}");
-    assert!(b1.enqueue(j.clone()).await.unwrap().duplicate, "same inputs again: duplicate");
-    let depth: u64 = b1.queue_depths().await.unwrap().iter().map(|d| d.queued).sum();
-    assert_eq!(depth, 1);
+        let j = job(7, ProofType::MergeRollup, 1);
+        let (a, b) = tokio::join!(b1.enqueue(j.clone()), b2.enqueue(j.clone()));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.id, b.id);
+        assert!(
+            a.duplicate != b.duplicate,
+            "exactly one of the two was new: {a:?} {b:?}"
+        );
+        assert!(
+            b1.enqueue(j.clone()).await.unwrap().duplicate,
+            "same inputs again: duplicate"
+        );
+        let depth: u64 = b1
+            .queue_depths()
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.queued)
+            .sum();
+        assert_eq!(depth, 1);
 
-    let agent = InProcessAgent::start(&nats.url(), AgentConfig::new("a", &[], 2), store.store.clone(), sim(Duration::ZERO)).await;
-    let got = collect(&mut results, 1, Duration::from_secs(20)).await;
-    assert_eq!(got[&j.id()].len(), 1);
-    assert!(next_result(&mut results, Duration::from_millis(500)).await.is_none());
-    assert_eq!(store.store.list("proofs/7").await.unwrap().len(), 1, "one proof object");
-    let s = agent.stop().await;
-    assert_eq!(s.get(|s| &s.proved), 1);
+        let agent = InProcessAgent::start(
+            &nats.url(),
+            AgentConfig::new("a", &[], 2),
+            store.store.clone(),
+            sim(Duration::ZERO),
+        )
+        .await;
+        let got = collect(&mut results, 1, Duration::from_secs(20)).await;
+        assert_eq!(got[&j.id()].len(), 1);
+        assert!(next_result(&mut results, Duration::from_millis(500))
+            .await
+            .is_none());
+        assert_eq!(
+            store.store.list("proofs/7").await.unwrap().len(),
+            1,
+            "one proof object"
+        );
+        let s = agent.stop().await;
+        assert_eq!(s.get(|s| &s.proved), 1);
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_jobs_fail_once_with_their_reason_and_others_pass() {
-    let nats = NatsServer::start().expect("nats");
-    let dir = tempfile::tempdir().unwrap();
-    let store = StoreEnv::file(dir.path());
-    let topo = topology(&nats.url(), fast_topology()).await;
-    let js = topo.js.clone();
-    let broker = broker(topo, store.store.clone());
-    let mut results = broker.results("node", None).await.expect("results");
+    within(Duration::from_secs(240), async {
+        let nats = NatsServer::start().expect("nats");
+        let dir = tempfile::tempdir().unwrap();
+        let store = StoreEnv::file(dir.path());
+        let topo = topology(&nats.url(), fast_topology()).await;
+        let js = topo.js.clone();
+        let broker = broker(topo, store.store.clone());
+        let mut results = broker.results("node", None).await.expect("results");
 
-    // 1. A circuit assertion failure.
-    let assertion = failing_job(3, ProofType::MergeRollup, "left.end_archive != right.start_archive");
-    // 2. Inputs that are not this circuit's inputs at all.
-    let mut garbage = job(3, ProofType::RootParity, 0);
-    garbage.inputs = bytes::Bytes::from_static(b"\x93\x01\x02");
-    // 3. A healthy job beside them.
-    let healthy = job(3, ProofType::BaseParity, 1);
-    broker.enqueue_many(vec![assertion.clone(), garbage.clone(), healthy.clone()]).await.unwrap();
+        // 1. A circuit assertion failure.
+        let assertion = failing_job(
+            3,
+            ProofType::MergeRollup,
+            "left.end_archive != right.start_archive",
+        );
+        // 2. Inputs that are not this circuit's inputs at all.
+        let mut garbage = job(3, ProofType::RootParity, 0);
+        garbage.inputs = bytes::Bytes::from_static(b"\x93\x01\x02");
+        // 3. A healthy job beside them.
+        let healthy = job(3, ProofType::BaseParity, 1);
+        broker
+            .enqueue_many(vec![assertion.clone(), garbage.clone(), healthy.clone()])
+            .await
+            .unwrap();
 
-    // 4. An undecodable payload that still carries readable headers (as a hand-made or
-    //    hostile publish with standard tooling would).
-    let hostile_id = provemesh_common::JobId::derive(ProofType::BlockRootRollup, b"hostile");
-    let mut h = async_nats::HeaderMap::new();
-    h.insert("Prove-Job-Id", hostile_id.to_hex().as_str());
-    h.insert("Prove-Type", "block_root_rollup");
-    h.insert("Prove-Epoch", "3");
-    js.publish_with_headers("prove.job.3.block_root_rollup", h, "not msgpack".into()).await.unwrap().await.unwrap();
-    // 5. A payload with no headers at all, of a known type.
-    js.publish("prove.job.3.block_merge_rollup", "\u{0}\u{1}junk".into()).await.unwrap().await.unwrap();
+        // 4. An undecodable payload that still carries readable headers (as a hand-made or
+        //    hostile publish with standard tooling would).
+        let hostile_id = provemesh_common::JobId::derive(ProofType::BlockRootRollup, b"hostile");
+        let mut h = async_nats::HeaderMap::new();
+        h.insert("Prove-Job-Id", hostile_id.to_hex().as_str());
+        h.insert("Prove-Type", "block_root_rollup");
+        h.insert("Prove-Epoch", "3");
+        js.publish_with_headers("prove.job.3.block_root_rollup", h, "not msgpack".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        // 5. A payload with no headers at all, of a known type.
+        js.publish("prove.job.3.block_merge_rollup", "\u{0}\u{1}junk".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
 
-    let agent = InProcessAgent::start(&nats.url(), AgentConfig::new("a", &[], 4), store.store.clone(), sim(Duration::ZERO)).await;
-    let got = collect(&mut results, 4, Duration::from_secs(20)).await;
-    let failure = |id: &provemesh_common::JobId| match &got[id][0].outcome {
-        JobOutcome::Failed { kind, error } => (*kind, error.clone()),
-        o => panic!("expected failure, got {o:?}"),
-    };
-    let (k, e) = failure(&assertion.id());
-    assert_eq!(k, FailureKind::Deterministic);
-    assert!(e.contains("left.end_archive != right.start_archive"), "{e}");
-    let (_, e) = failure(&garbage.id());
-    assert!(e.contains("invalid circuit inputs"), "{e}");
-    let (_, e) = failure(&hostile_id);
-    assert!(e.contains("malformed job") && e.contains("prove.job.3.block_root_rollup"), "{e}");
-    assert!(matches!(got[&healthy.id()][0].outcome, JobOutcome::Proved(_)));
-    for r in got.values() {
-        assert_eq!(r.len(), 1);
-        assert_eq!(r[0].attempt, 1, "terminated after one attempt: {:?}", r[0]);
-    }
+        let agent = InProcessAgent::start(
+            &nats.url(),
+            AgentConfig::new("a", &[], 4),
+            store.store.clone(),
+            sim(Duration::ZERO),
+        )
+        .await;
+        let got = collect(&mut results, 4, Duration::from_secs(20)).await;
+        let failure = |id: &provemesh_common::JobId| match &got[id][0].outcome {
+            JobOutcome::Failed { kind, error } => (*kind, error.clone()),
+            o => panic!("expected failure, got {o:?}"),
+        };
+        let (k, e) = failure(&assertion.id());
+        assert_eq!(k, FailureKind::Deterministic);
+        assert!(e.contains("left.end_archive != right.start_archive"), "{e}");
+        let (_, e) = failure(&garbage.id());
+        assert!(e.contains("invalid circuit inputs"), "{e}");
+        let (_, e) = failure(&hostile_id);
+        assert!(
+            e.contains("malformed job") && e.contains("prove.job.3.block_root_rollup"),
+            "{e}"
+        );
+        assert!(matches!(
+            got[&healthy.id()][0].outcome,
+            JobOutcome::Proved(_)
+        ));
+        for r in got.values() {
+            assert_eq!(r.len(), 1);
+            assert_eq!(r[0].attempt, 1, "terminated after one attempt: {:?}", r[0]);
+        }
 
-    // Nothing is redelivered: after AckWait passes, no more work and no more results.
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(next_result(&mut results, Duration::from_millis(300)).await.is_none());
-    let s = agent.stop().await;
-    assert_eq!(s.get(|s| &s.started), 5, "each poison job taken once");
-    assert_eq!(s.get(|s| &s.failed), 4);
-    let depth: u64 = broker.queue_depths().await.unwrap().iter().map(|d| d.queued).sum();
-    assert_eq!(depth, 0, "poison jobs left the queue");
-    let history = broker.job_history(&assertion.id()).await.unwrap().expect("history");
-    let states: HashSet<_> = history.revisions.iter().map(|s| s.state).collect();
-    assert!(states.contains(&provemesh_common::JobState::Failed), "{history:?}");
+        // Nothing is redelivered: after AckWait passes, no more work and no more results.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert!(next_result(&mut results, Duration::from_millis(300))
+            .await
+            .is_none());
+        let s = agent.stop().await;
+        assert_eq!(s.get(|s| &s.started), 5, "each poison job taken once");
+        assert_eq!(s.get(|s| &s.failed), 4);
+        let depth: u64 = broker
+            .queue_depths()
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.queued)
+            .sum();
+        assert_eq!(depth, 0, "poison jobs left the queue");
+        let history = broker
+            .job_history(&assertion.id())
+            .await
+            .unwrap()
+            .expect("history");
+        let states: HashSet<_> = history.revisions.iter().map(|s| s.state).collect();
+        assert!(
+            states.contains(&provemesh_common::JobState::Failed),
+            "{history:?}"
+        );
+    })
+    .await
 }

@@ -32,11 +32,17 @@ pub async fn js(url: &str) -> Context {
 
 /// A topology config with short timers so redelivery tests run in seconds.
 pub fn fast_topology() -> TopologyConfig {
-    TopologyConfig { ack_wait: Duration::from_secs(3), max_deliver: 5, ..Default::default() }
+    TopologyConfig {
+        ack_wait: Duration::from_secs(3),
+        max_deliver: 5,
+        ..Default::default()
+    }
 }
 
 pub async fn topology(url: &str, cfg: TopologyConfig) -> Topology {
-    Topology::apply(js(url).await, cfg).await.expect("apply topology")
+    Topology::apply(js(url).await, cfg)
+        .await
+        .expect("apply topology")
 }
 
 /// Inputs of a satisfiable simulated circuit, unique per (epoch, type, n).
@@ -45,7 +51,11 @@ pub fn inputs(epoch: u64, t: ProofType, n: u64) -> SimulatedCircuitInputs {
     pi[..8].copy_from_slice(&epoch.to_be_bytes());
     pi[8] = t.critical_path_rank();
     pi[16..24].copy_from_slice(&n.to_be_bytes());
-    SimulatedCircuitInputs { public_inputs: vec![pi], constraints: vec![], payload: Bytes::from(format!("w{n}")) }
+    SimulatedCircuitInputs {
+        public_inputs: vec![pi],
+        constraints: vec![],
+        payload: Bytes::from(format!("w{n}")),
+    }
 }
 
 pub fn job(epoch: u64, t: ProofType, n: u64) -> NewJob {
@@ -60,12 +70,25 @@ pub fn job(epoch: u64, t: ProofType, n: u64) -> NewJob {
 /// A job whose circuit assertion fails with `message`.
 pub fn failing_job(epoch: u64, t: ProofType, message: &str) -> NewJob {
     let mut i = inputs(epoch, t, 999_999);
-    i.constraints.push(Constraint { left: [1; 32], right: [2; 32], message: message.into() });
-    NewJob { epoch: EpochNumber(epoch), proof_type: t, inputs: i.encode().expect("encode").into(), deadline_ms: None }
+    i.constraints.push(Constraint {
+        left: [1; 32],
+        right: [2; 32],
+        message: message.into(),
+    });
+    NewJob {
+        epoch: EpochNumber(epoch),
+        proof_type: t,
+        inputs: i.encode().expect("encode").into(),
+        deadline_ms: None,
+    }
 }
 
 pub fn sim(delay: Duration) -> SimulatedConfig {
-    SimulatedConfig { default_delay: delay, proof_size: 1024, ..Default::default() }
+    SimulatedConfig {
+        default_delay: delay,
+        proof_size: 1024,
+        ..Default::default()
+    }
 }
 
 /// An in-process agent with its own NATS connection.
@@ -76,15 +99,25 @@ pub struct InProcessAgent {
 }
 
 impl InProcessAgent {
-    pub async fn start(url: &str, cfg: AgentConfig, store: ProofStore, sim: SimulatedConfig) -> Self {
+    pub async fn start(
+        url: &str,
+        cfg: AgentConfig,
+        store: ProofStore,
+        sim: SimulatedConfig,
+    ) -> Self {
         let topo = Topology::bind(js(url).await, TopologyConfig::default(), &cfg.proof_types)
             .await
             .expect("bind");
-        let agent = Agent::new(cfg, topo, store, Arc::new(SimulatedBackend::new(sim))).expect("agent");
+        let agent =
+            Agent::new(cfg, topo, store, Arc::new(SimulatedBackend::new(sim))).expect("agent");
         let stats = agent.stats();
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(agent.run(shutdown.clone()));
-        InProcessAgent { stats, shutdown, handle }
+        InProcessAgent {
+            stats,
+            shutdown,
+            handle,
+        }
     }
 
     pub async fn stop(self) -> Arc<AgentStats> {
@@ -94,7 +127,11 @@ impl InProcessAgent {
 }
 
 /// Receives results until `n` distinct jobs reported, or `timeout`. Acks each.
-pub async fn collect(results: &mut Results, n: usize, timeout: Duration) -> HashMap<provemesh_common::JobId, Vec<JobResult>> {
+pub async fn collect(
+    results: &mut Results,
+    n: usize,
+    timeout: Duration,
+) -> HashMap<provemesh_common::JobId, Vec<JobResult>> {
     let mut by_id = HashMap::new();
     collect_into(results, &mut by_id, n, timeout).await;
     by_id
@@ -125,7 +162,11 @@ pub async fn collect_into(
 pub async fn stored_results(topo: &Topology, epoch: u64) -> HashMap<String, usize> {
     use futures::StreamExt;
     let mut out = HashMap::new();
-    let mut info = topo.results.info_with_subjects(format!("prove.result.{epoch}.>")).await.expect("stream info");
+    let mut info = topo
+        .results
+        .info_with_subjects(format!("prove.result.{epoch}.>"))
+        .await
+        .expect("stream info");
     while let Some(Ok((subject, n))) = info.next().await {
         out.insert(subject, n);
     }
@@ -165,7 +206,11 @@ pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     let p = dir.join(name);
-    assert!(p.is_file(), "{} is not built: run `cargo build --bins` (scripts/test does)", p.display());
+    assert!(
+        p.is_file(),
+        "{} is not built: run `cargo build --bins` (scripts/test does)",
+        p.display()
+    );
     p
 }
 
@@ -195,7 +240,11 @@ impl AgentProcess {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("spawn provemesh-agent");
-        AgentProcess { child, id: id.into(), log }
+        AgentProcess {
+            child,
+            id: id.into(),
+            log,
+        }
     }
 
     pub fn pid(&self) -> nix::unistd::Pid {
@@ -258,7 +307,10 @@ impl StoreEnv {
     }
 
     pub fn file(dir: &std::path::Path) -> Self {
-        let vars = vec![("PROVER_PROOF_STORE".to_string(), format!("file://{}", dir.display()))];
+        let vars = vec![(
+            "PROVER_PROOF_STORE".to_string(),
+            format!("file://{}", dir.display()),
+        )];
         let store = ProofStore::open(&Self::config(&vars)).expect("open file store");
         StoreEnv { vars, store }
     }
@@ -270,7 +322,8 @@ impl StoreEnv {
             endpoint: get("PROVER_PROOF_STORE_ENDPOINT"),
             region: "us-east-1".into(),
             access_key_id: get("AWS_ACCESS_KEY_ID").map(provemesh_common::config::Secret::new),
-            secret_access_key: get("AWS_SECRET_ACCESS_KEY").map(provemesh_common::config::Secret::new),
+            secret_access_key: get("AWS_SECRET_ACCESS_KEY")
+                .map(provemesh_common::config::Secret::new),
         }
         .validate()
         .expect("valid store config")
@@ -279,4 +332,13 @@ impl StoreEnv {
 
 pub fn broker(topo: Topology, store: ProofStore) -> Broker {
     Broker::new(topo, store)
+}
+
+/// Runs a test body with an overall time bound: a hang fails the test (dropping, and so
+/// stopping, every server it started) instead of stalling the suite.
+pub async fn within<F: std::future::Future>(limit: Duration, body: F) -> F::Output {
+    match tokio::time::timeout(limit, body).await {
+        Ok(v) => v,
+        Err(_) => panic!("test exceeded its time bound of {limit:?}"),
+    }
 }

@@ -1,0 +1,191 @@
+//! `provemesh devnet`: the whole local system in one process tree — NATS JetStream, an
+//! S3-compatible proof store, an L1 dev chain, the proof broker and N prover agents — then
+//! epochs proved through the mesh. Ctrl-C stops everything; every server is killed by PID.
+
+use crate::synthetic::{self, EpochShape};
+use anyhow::Context as _;
+use clap::Args;
+use provemesh_agent::{Agent, AgentConfig, SimulatedBackend, SimulatedConfig};
+use provemesh_broker::Broker;
+use provemesh_common::config::values;
+use provemesh_common::EpochNumber;
+use provemesh_harness::{Anvil, NatsServer, S3Server};
+use provemesh_nats::{Topology, TopologyConfig};
+use provemesh_store::ProofStore;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::info;
+
+#[derive(Debug, Clone, Args)]
+pub struct DevnetCommand {
+    /// Prover agents to run (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub agents: Option<u16>,
+
+    /// Epochs to prove before stopping (0: keep proving until Ctrl-C).
+    #[arg(long, default_value_t = 3)]
+    pub epochs: u64,
+
+    /// Blocks per epoch.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub blocks_per_epoch: u16,
+
+    /// Transactions (base rollups) per block.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub txs_per_block: u16,
+
+    /// Simulated proving time of each job.
+    #[arg(long, default_value = "50ms", value_parser = values::duration)]
+    pub proof_delay: Duration,
+
+    /// Keep the servers up after the last epoch, until Ctrl-C.
+    #[arg(long)]
+    pub stay: bool,
+}
+
+impl DevnetCommand {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let shutdown = provemesh_agent::launch::shutdown_on_signals();
+        let agents = self.agents.map(usize::from).unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        });
+
+        println!("provemesh devnet: starting servers (tools from .tools/, see scripts/bootstrap)");
+        let nats = tokio::task::spawn_blocking(NatsServer::start)
+            .await?
+            .context("starting nats-server")?;
+        let s3 = tokio::task::spawn_blocking(|| S3Server::start("provemesh"))
+            .await?
+            .context("starting the S3 server")?;
+        let anvil = tokio::task::spawn_blocking(|| Anvil::start(31337))
+            .await?
+            .context("starting anvil")?;
+        let env_file = write_env_file(&nats, &s3)?;
+        println!(
+            "  NATS JetStream   {}  (monitoring http://127.0.0.1:{}/jsz)",
+            nats.url(),
+            nats.monitor_port
+        );
+        println!("  proof store      s3://{} at {}", s3.bucket, s3.endpoint());
+        println!(
+            "  L1 (anvil)       {}  chain id {}  (rollup contracts: not in this build yet)",
+            anvil.url(),
+            anvil.chain_id
+        );
+        println!(
+            "  agent settings   {}  (source it to attach more agents: provemesh-agent)",
+            env_file.display()
+        );
+        println!(
+            "  inspect the mesh PROVER_BROKER_HOST={} provemesh jobs",
+            nats.url()
+        );
+
+        let client = async_nats::connect(nats.url()).await?;
+        let topo = Topology::apply(
+            async_nats::jetstream::new(client),
+            TopologyConfig::default(),
+        )
+        .await?;
+        let store_cfg = provemesh_common::config::ProofStoreArgs {
+            url: Some(s3.store_url()),
+            endpoint: Some(s3.endpoint()),
+            region: "us-east-1".into(),
+            access_key_id: Some(provemesh_common::config::Secret::new(s3.access_key.clone())),
+            secret_access_key: Some(provemesh_common::config::Secret::new(s3.secret_key.clone())),
+        }
+        .validate()?;
+        let store = ProofStore::open(&store_cfg)?;
+        let broker = Broker::new(topo, store.clone());
+        let dead_letters = tokio::spawn(provemesh_broker::run_dead_letters(
+            broker.clone(),
+            shutdown.clone(),
+        ));
+
+        let mut agent_tasks = Vec::new();
+        for i in 0..agents {
+            let client = async_nats::connect(nats.url()).await?;
+            let js = async_nats::jetstream::new(client);
+            let mut cfg = AgentConfig::new(format!("devnet-agent-{i}"), &[], 1);
+            cfg.drain_deadline = Duration::from_secs(2);
+            let topo = Topology::bind(js, TopologyConfig::default(), &cfg.proof_types).await?;
+            let sim = SimulatedConfig {
+                default_delay: self.proof_delay,
+                jitter: 0.2,
+                ..Default::default()
+            };
+            let agent = Agent::new(
+                cfg,
+                topo,
+                store.clone(),
+                Arc::new(SimulatedBackend::new(sim)),
+            )?;
+            agent_tasks.push(tokio::spawn(agent.run(shutdown.clone())));
+        }
+        println!(
+            "  prover agents    {agents} (simulated proofs, ~{:?} each)\n",
+            self.proof_delay
+        );
+
+        let shape = EpochShape {
+            blocks: self.blocks_per_epoch as usize,
+            txs_per_block: self.txs_per_block as usize,
+        };
+        let mut results = broker.results("devnet", None).await?;
+        let mut epoch = 1u64;
+        while self.epochs == 0 || epoch <= self.epochs {
+            let proved = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = synthetic::prove_epoch(&broker, &mut results, EpochNumber(epoch), shape) => r?,
+            };
+            println!(
+                "epoch {:>3} proven: {} jobs ({} blocks × {} txs) in {:.2}s, root proof {} verified",
+                proved.epoch,
+                proved.jobs,
+                shape.blocks,
+                shape.txs_per_block,
+                proved.elapsed.as_secs_f64(),
+                proved.root.short()
+            );
+            epoch += 1;
+        }
+        if self.stay && !shutdown.is_cancelled() {
+            println!("\nall epochs proven; servers stay up until Ctrl-C");
+            shutdown.cancelled().await;
+        }
+        shutdown.cancel();
+        for t in agent_tasks {
+            let _ = t.await;
+        }
+        let _ = dead_letters.await;
+        drop(results);
+        info!("stopping servers");
+        drop((anvil, s3, nats));
+        println!("devnet stopped");
+        Ok(())
+    }
+}
+
+/// Writes the variables an external agent needs to a private (0600) file, so credentials
+/// are handed over without being printed.
+fn write_env_file(nats: &NatsServer, s3: &S3Server) -> anyhow::Result<std::path::PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::env::temp_dir().join(format!("provemesh-devnet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("agent.env");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&path)?;
+    writeln!(f, "export PROVER_BROKER_HOST={}", nats.url())?;
+    writeln!(f, "export PROVER_PROOF_STORE={}", s3.store_url())?;
+    writeln!(f, "export PROVER_PROOF_STORE_ENDPOINT={}", s3.endpoint())?;
+    writeln!(f, "export AWS_ACCESS_KEY_ID={}", s3.access_key)?;
+    writeln!(f, "export AWS_SECRET_ACCESS_KEY={}", s3.secret_key)?;
+    Ok(path)
+}

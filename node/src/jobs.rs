@@ -1,0 +1,203 @@
+//! `provemesh jobs`: the mesh as an operator sees it — queue depth per epoch and proof
+//! type, jobs in flight with their agent and attempt, failures with their error, and one
+//! job's full history — as tables or JSON.
+
+use anyhow::Context as _;
+use clap::Args;
+use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
+use provemesh_broker::Broker;
+use provemesh_common::config::NatsArgs;
+use provemesh_common::{EpochNumber, JobId, JobOutcome, JobState, JobStatus};
+use provemesh_nats::{Topology, TopologyConfig};
+use provemesh_store::ProofStore;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Args)]
+pub struct JobsCommand {
+    /// Only this epoch.
+    #[arg(long, value_name = "EPOCH")]
+    pub epoch: Option<EpochNumber>,
+
+    /// Show one job's full history (64 hex digits, as in results and headers).
+    #[arg(long = "job", value_name = "JOB_ID")]
+    pub job: Option<JobId>,
+
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub nats: NatsArgs,
+}
+
+#[derive(serde::Serialize)]
+struct Summary {
+    queue: Vec<provemesh_broker::QueueDepth>,
+    in_flight: Vec<JobStatus>,
+    failed: Vec<JobStatus>,
+    by_state: BTreeMap<&'static str, usize>,
+}
+
+impl JobsCommand {
+    pub async fn run(self) -> anyhow::Result<()> {
+        self.nats.validate()?;
+        let client = provemesh_nats::connect(&self.nats, "provemesh jobs").await?;
+        let topo = Topology::bind(async_nats::jetstream::new(client), TopologyConfig::default(), &[])
+            .await
+            .context("the mesh has no provemesh topology yet (start the node or `provemesh start --prover-broker`)")?;
+        let broker = Broker::new(topo, ProofStore::in_memory());
+        match self.job {
+            Some(id) => self.show_job(&broker, id).await,
+            None => self.show_summary(&broker).await,
+        }
+    }
+
+    async fn show_summary(&self, broker: &Broker) -> anyhow::Result<()> {
+        let mut queue = broker.queue_depths().await?;
+        let mut statuses = match self.epoch {
+            Some(e) => broker.epoch_statuses(e).await?,
+            None => broker.all_statuses().await?,
+        };
+        if let Some(e) = self.epoch {
+            queue.retain(|q| q.epoch == e);
+        }
+        statuses.sort_by_key(|s| (s.epoch, s.proof_type.critical_path_rank(), s.updated_at_ms));
+        let mut by_state = BTreeMap::new();
+        for s in &statuses {
+            *by_state.entry(s.state.as_str()).or_insert(0) += 1;
+        }
+        let summary = Summary {
+            queue,
+            in_flight: statuses
+                .iter()
+                .filter(|s| s.state == JobState::Proving)
+                .cloned()
+                .collect(),
+            failed: statuses
+                .iter()
+                .filter(|s| s.state == JobState::Failed)
+                .cloned()
+                .collect(),
+            by_state,
+        };
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            return Ok(());
+        }
+        let mut t = table(&["epoch", "proof type", "in queue"]);
+        for q in &summary.queue {
+            t.add_row(vec![
+                q.epoch.to_string(),
+                q.proof_type.to_string(),
+                q.queued.to_string(),
+            ]);
+        }
+        println!("Queue (jobs not yet acknowledged, in-flight included)\n{t}\n");
+        let mut t = table(&["job", "proof type", "epoch", "attempt", "agent", "for"]);
+        let now = provemesh_common::unix_millis();
+        for s in &summary.in_flight {
+            t.add_row(vec![
+                s.id.short(),
+                s.proof_type.to_string(),
+                s.epoch.to_string(),
+                s.attempt.to_string(),
+                s.agent.as_ref().map(|a| a.0.clone()).unwrap_or_default(),
+                format!(
+                    "{:.1}s",
+                    now.saturating_sub(s.updated_at_ms) as f64 / 1000.0
+                ),
+            ]);
+        }
+        println!("In flight\n{t}\n");
+        let mut t = table(&["job", "proof type", "epoch", "attempt", "error"]);
+        for s in &summary.failed {
+            t.add_row(vec![
+                s.id.to_hex(),
+                s.proof_type.to_string(),
+                s.epoch.to_string(),
+                s.attempt.to_string(),
+                s.error.clone().unwrap_or_default(),
+            ]);
+        }
+        println!("Failed\n{t}\n");
+        let counts: Vec<String> = summary
+            .by_state
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        println!(
+            "Jobs by latest state: {}",
+            if counts.is_empty() {
+                "none".into()
+            } else {
+                counts.join(", ")
+            }
+        );
+        Ok(())
+    }
+
+    async fn show_job(&self, broker: &Broker, id: JobId) -> anyhow::Result<()> {
+        let Some(history) = broker.job_history(&id).await? else {
+            anyhow::bail!("no status recorded for job {id} (never picked up, or expired from the status bucket)");
+        };
+        let result = match history.revisions.first() {
+            Some(s) => broker.result_of(s.epoch, &id).await?,
+            None => None,
+        };
+        if self.json {
+            #[derive(serde::Serialize)]
+            struct Out<'a> {
+                history: &'a provemesh_broker::JobHistory,
+                result: &'a Option<provemesh_common::JobResult>,
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&Out {
+                    history: &history,
+                    result: &result
+                })?
+            );
+            return Ok(());
+        }
+        let mut t = table(&["at (unix ms)", "state", "attempt", "agent", "error"]);
+        for s in &history.revisions {
+            t.add_row(vec![
+                s.updated_at_ms.to_string(),
+                s.state.as_str().to_string(),
+                s.attempt.to_string(),
+                s.agent.as_ref().map(|a| a.0.clone()).unwrap_or_default(),
+                s.error.clone().unwrap_or_default(),
+            ]);
+        }
+        let head = history.revisions.first();
+        println!(
+            "Job {id}\n  proof type {}, epoch {}\n{t}",
+            head.map(|s| s.proof_type.to_string()).unwrap_or_default(),
+            head.map(|s| s.epoch.to_string()).unwrap_or_default()
+        );
+        match result.map(|r| r.outcome) {
+            Some(JobOutcome::Proved(p)) => println!(
+                "Result: proved → {} ({} bytes, sha256 {})",
+                p.key,
+                p.size,
+                hex_short(&p.sha256)
+            ),
+            Some(JobOutcome::Failed { kind, error }) => {
+                println!("Result: failed ({kind}): {error}")
+            }
+            None => println!("Result: none yet"),
+        }
+        Ok(())
+    }
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY).set_header(header.to_vec());
+    t
+}
+
+fn hex_short(b: &[u8; 32]) -> String {
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}…", &h[..16])
+}

@@ -1,0 +1,93 @@
+//! `provemesh start`: runs the chosen components in one process until a signal.
+
+use crate::args::{NodeArgs, RoleArgs};
+use anyhow::Context as _;
+use clap::Args;
+use provemesh_agent::launch::{self, AgentCommand};
+use provemesh_broker::Broker;
+use provemesh_common::config::{ConfigError, MeshArgs};
+use provemesh_nats::{Topology, TopologyConfig};
+use provemesh_store::ProofStore;
+use tracing::info;
+
+#[derive(Debug, Clone, Args)]
+pub struct StartCommand {
+    #[command(flatten)]
+    pub roles: RoleArgs,
+    #[command(flatten)]
+    pub node: NodeArgs,
+    #[command(flatten)]
+    pub agent: AgentCommand,
+    #[command(flatten)]
+    pub mesh: MeshArgs,
+}
+
+/// Why `start` stopped before running anything.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("nothing to start: give at least one of --prover-node, --archiver, --prover-agent (alias --prover), --prover-broker")]
+    NoRole,
+    #[error("{0} is not available in this build yet: the prover node and the archiver follow the rollup contracts on L1, which land with the L1/devnet and prover-node work. This build runs the proving mesh: --prover-broker and --prover-agent")]
+    NotYet(&'static str),
+}
+
+impl StartCommand {
+    /// Validates everything the chosen roles need, before anything starts.
+    pub fn validate(&self) -> Result<(), StartError> {
+        let r = &self.roles;
+        if !(r.prover_node || r.archiver || r.prover_agent || r.prover_broker) {
+            return Err(StartError::NoRole);
+        }
+        self.node.validate(r)?;
+        if r.prover_agent {
+            self.agent.validate()?;
+        }
+        if r.prover_broker {
+            self.agent.nats.validate()?;
+            self.agent.store.validate()?;
+            self.mesh.validate()?;
+        }
+        if r.prover_node {
+            return Err(StartError::NotYet("--prover-node"));
+        }
+        if r.archiver {
+            return Err(StartError::NotYet("--archiver"));
+        }
+        Ok(())
+    }
+
+    pub async fn run(self) -> anyhow::Result<()> {
+        let shutdown = launch::shutdown_on_signals();
+        let mut tasks = tokio::task::JoinSet::new();
+        if self.roles.prover_broker {
+            let client = provemesh_nats::connect(&self.agent.nats, "provemesh broker").await?;
+            let js = async_nats::jetstream::new(client);
+            let topo = Topology::apply(js, TopologyConfig::from(&self.mesh))
+                .await
+                .context("applying the mesh topology")?;
+            let store = ProofStore::open(&self.agent.store.validate()?)?;
+            info!(
+                replicas = self.mesh.replicas,
+                store = store.describe(),
+                "proof broker running"
+            );
+            let broker = Broker::new(topo, store);
+            let s = shutdown.clone();
+            tasks.spawn(async move {
+                provemesh_broker::run_dead_letters(broker, s).await;
+                Ok(())
+            });
+        }
+        if self.roles.prover_agent {
+            let agent = self.agent.validate()?;
+            let s = shutdown.clone();
+            tasks.spawn(async move { launch::run(agent, s).await.map(|_| ()) });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.context("component task panicked")??;
+        }
+        Ok(())
+    }
+}
