@@ -23,6 +23,7 @@ struct Cli {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     provemesh_common::telemetry::init_logging(&cli.log);
+    provemesh_store::install_crypto_provider();
     let agent = match cli.command.validate() {
         Ok(a) => a,
         Err(e) => {

@@ -46,9 +46,6 @@ pub async fn connect(args: &NatsArgs, name: &str) -> Result<Client, ConnectError
     if let (Some(user), Some(password)) = (&args.nats_user, &args.nats_password) {
         opts = opts.user_and_password(user.clone(), password.expose().to_string());
     }
-    if let Some(ca) = &args.nats_tls_ca {
-        opts = opts.add_root_certificates(ca.clone()).require_tls(true);
-    }
     let servers = args.server_list();
     opts.connect(servers.as_slice())
         .await

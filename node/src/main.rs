@@ -9,7 +9,7 @@ mod jobs;
 mod start;
 mod synthetic;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use provemesh_agent::launch::{self, AgentCommand};
 use provemesh_common::config::LogArgs;
 use std::process::ExitCode;
@@ -45,8 +45,12 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&Cli::command().after_help(environment_help()).get_matches()) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     provemesh_common::telemetry::init_logging(&cli.log);
+    provemesh_store::install_crypto_provider();
     let result = match cli.command {
         Command::Start(s) => match s.validate() {
             Ok(()) => s.run().await,
@@ -69,6 +73,30 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The environment variables `provemesh start` reads, listed under the top-level help
+/// (generated from the flags themselves, so the list cannot drift from them).
+fn environment_help() -> String {
+    let cmd = start::StartCommand::augment_args(clap::Command::new("start"));
+    let mut lines = vec!["Environment (each also a flag of `provemesh start`; see `provemesh start --help`):".to_string()];
+    let mut seen = std::collections::HashSet::new();
+    for a in cmd.get_arguments() {
+        if let Some(env) = a.get_env().and_then(|e| e.to_str()) {
+            if seen.insert(env.to_string()) {
+                let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+                let short: String = if help.chars().count() > 90 {
+                    format!("{}…", help.chars().take(89).collect::<String>())
+                } else {
+                    help
+                };
+                lines.push(format!("  {env:<38} {short}"));
+            }
+        }
+    }
+    lines.push(format!("  {:<38} {}", "LOG_LEVEL", "Log level: debug, verbose, info, warn or error"));
+    lines.push(format!("  {:<38} {}", "LOG_JSON", "Write logs as JSON lines"));
+    lines.join("\n")
 }
 
 /// Configuration errors exit with 2, like clap's own usage errors.

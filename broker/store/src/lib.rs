@@ -17,6 +17,13 @@ use provemesh_common::{EpochNumber, JobId, ProofRef};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Installs ring as the process's TLS crypto provider (what async-nats uses too), once.
+/// HTTP clients built on reqwest (the S3 client here, alloy's RPC client) need it before
+/// their first connection; calling it again is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Objects at least this large are uploaded in parts (streamed, S3 multipart).
 pub const MULTIPART_THRESHOLD: usize = 8 * 1024 * 1024;
 const PART_SIZE: usize = 5 * 1024 * 1024;
@@ -109,8 +116,7 @@ impl ProofStore {
                 access_key_id,
                 secret_access_key,
             } => {
-                // reqwest's rustls uses the process-wide crypto provider: ring, like async-nats.
-                let _ = rustls::crypto::ring::default_provider().install_default();
+                install_crypto_provider();
                 let mut b = AmazonS3Builder::new()
                     .with_bucket_name(bucket)
                     .with_region(region)

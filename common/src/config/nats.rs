@@ -7,8 +7,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Args, PartialEq, Eq)]
 #[command(next_help_heading = "Mesh (NATS JetStream)")]
 pub struct NatsArgs {
-    /// The proof broker: NATS server URL(s), comma separated (nats://host:4222 or
-    /// tls://host:4222). On an agent this is where jobs come from; on the node, where they go.
+    /// The proof broker: NATS server URL(s), comma separated (nats://host:4222). On an
+    /// agent this is where jobs come from; on the node, where they go.
     #[arg(
         long = "prover-broker-host",
         env = "PROVER_BROKER_HOST",
@@ -34,10 +34,6 @@ pub struct NatsArgs {
         hide_env_values = true
     )]
     pub nats_password: Option<Secret>,
-
-    /// PEM file of the CA that signed the NATS servers' TLS certificates (enables TLS).
-    #[arg(long, env = "NATS_TLS_CA", value_name = "NATS_TLS_CA")]
-    pub nats_tls_ca: Option<PathBuf>,
 }
 
 impl NatsArgs {
@@ -103,11 +99,6 @@ impl NatsArgs {
         if let Some(p) = &self.nats_creds {
             std::fs::metadata(p).map_err(|e| {
                 ConfigError::new("NATS_CREDS", format!("cannot read '{}': {e}", p.display()))
-            })?;
-        }
-        if let Some(p) = &self.nats_tls_ca {
-            std::fs::metadata(p).map_err(|e| {
-                ConfigError::new("NATS_TLS_CA", format!("cannot read '{}': {e}", p.display()))
             })?;
         }
         Ok(())
