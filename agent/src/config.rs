@@ -101,6 +101,8 @@ pub struct AgentConfig {
     /// Most jobs taken in one pull (never more than free slots).
     pub max_fetch_batch: usize,
     pub simulated: SimulatedConfig,
+    /// Record each job's dispatch latency in the agent's stats (benchmarks).
+    pub record_dispatch: bool,
 }
 
 impl AgentConfig {
@@ -118,6 +120,7 @@ impl AgentConfig {
             idle_sweep: Duration::from_secs(1),
             max_fetch_batch: 64,
             simulated: SimulatedConfig::default(),
+            record_dispatch: false,
         }
     }
 }

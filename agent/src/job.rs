@@ -52,6 +52,17 @@ pub(crate) async fn run(
         Ok(env) => env,
         Err(reason) => return reject_malformed(&inner, &msg, consumer_type, attempt, reason).await,
     };
+    if inner.cfg.record_dispatch {
+        let waited = provemesh_common::unix_micros().saturating_sub(env.enqueued_at_us);
+        let mut v = inner
+            .stats
+            .dispatch_us
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if v.len() < 200_000 {
+            v.push(waited);
+        }
+    }
     let span = tracing::info_span!(
         "job",
         job = %env.id.short(),
@@ -81,7 +92,17 @@ async fn handle(inner: Arc<Inner>, msg: Arc<Message>, env: JobEnvelope, attempt:
         finish_failed(&inner, &msg, &env, attempt, FailureKind::Expired, error).await;
         return;
     }
-    status(&inner, &env, JobState::Proving, attempt, None).await;
+    // The in-flight status is for operators watching proofs that take a while; a job done
+    // sooner than this never shows as in flight, which saves a write per short job.
+    let proving_status_written = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let proving_status = {
+        let (inner, env, written) = (inner.clone(), env.clone(), proving_status_written.clone());
+        AbortOnDrop(tokio::spawn(async move {
+            tokio::time::sleep(PROVING_STATUS_DELAY).await;
+            written.store(true, std::sync::atomic::Ordering::Relaxed);
+            status(&inner, &env, JobState::Proving, attempt, None).await;
+        }))
+    };
 
     let started = Instant::now();
     let outcome = tokio::select! {
@@ -89,6 +110,9 @@ async fn handle(inner: Arc<Inner>, msg: Arc<Message>, env: JobEnvelope, attempt:
         _ = cancelled.cancelled() => Err(JobError::Interrupted),
         _ = inner.hand_back.cancelled() => Err(JobError::Interrupted),
     };
+    // Stop a pending in-flight status before any final one (same connection, so any
+    // already sent reaches the bucket first).
+    drop(proving_status);
     match outcome {
         Ok((proof, proved_now)) => {
             if proved_now {
@@ -115,7 +139,11 @@ async fn handle(inner: Arc<Inner>, msg: Arc<Message>, env: JobEnvelope, attempt:
                 return;
             }
             ack(&msg, AckKind::Ack).await;
-            status(&inner, &env, JobState::Proved, attempt, None).await;
+            // A job shown in flight gets its final state here too; short jobs were never
+            // shown, and their result alone records how they ended.
+            if proving_status_written.load(std::sync::atomic::Ordering::Relaxed) {
+                status(&inner, &env, JobState::Proved, attempt, None).await;
+            }
             debug!(prove_ms, reused = !proved_now, "proved");
         }
         Err(JobError::Deterministic(error)) => {
@@ -401,6 +429,18 @@ async fn status(
 async fn ack(msg: &Message, kind: AckKind) {
     if let Err(e) = msg.ack_with(kind).await {
         debug!(error = %e, ?kind, "ack not delivered; the server will redeliver after AckWait");
+    }
+}
+
+/// How long a job runs before its in-flight ("proving") status is recorded.
+const PROVING_STATUS_DELAY: Duration = Duration::from_millis(200);
+
+/// Aborts the task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

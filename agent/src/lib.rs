@@ -11,6 +11,7 @@ pub mod backend;
 pub mod config;
 mod job;
 pub mod launch;
+mod pull;
 mod runtime;
 pub mod simulated;
 

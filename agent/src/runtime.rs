@@ -19,6 +19,7 @@
 use crate::backend::ProvingBackend;
 use crate::config::AgentConfig;
 use crate::job;
+use crate::pull::Puller;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::AckKind;
 use futures::StreamExt;
@@ -45,6 +46,11 @@ pub enum AgentError {
     },
 }
 
+/// How long a full agent stays in the doorbell groups before leaving them.
+const FULL_LINGER: Duration = Duration::from_millis(50);
+/// How many times a doorbell is passed on by full agents before it is dropped.
+const MAX_RING_HOPS: u8 = 3;
+
 /// Longest wait for the answer to a non-waiting pull.
 const PULL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -65,6 +71,9 @@ pub struct AgentStats {
     pub handed_back: AtomicU64,
     /// Jobs dropped because their epoch was cancelled.
     pub cancelled: AtomicU64,
+    /// Dispatch latencies (enqueue → start, µs), recorded only when the agent's
+    /// configuration asks for them (benchmarks); at most 200,000 samples.
+    pub dispatch_us: Mutex<Vec<u64>>,
     /// Jobs handed back because no slot was free when they arrived (the sweep takes at
     /// most as many jobs as free slots, so this stays 0 unless that invariant breaks).
     pub overflow: AtomicU64,
@@ -124,6 +133,7 @@ pub(crate) struct Inner {
 pub struct Agent {
     inner: Arc<Inner>,
     consumers: Vec<(ProofType, PullConsumer)>,
+    pullers: Vec<(ProofType, Puller)>,
 }
 
 impl Agent {
@@ -152,7 +162,12 @@ impl Agent {
                 (info.ack_wait, info.max_deliver.max(1) as u32)
             })
             .unwrap_or((topo.config.ack_wait, topo.config.max_deliver.max(1) as u32));
+        let pullers = consumers
+            .iter()
+            .map(|(t, c)| (*t, Puller::new(topo.js.clone(), c.clone())))
+            .collect();
         Ok(Agent {
+            pullers,
             inner: Arc::new(Inner {
                 cfg,
                 topo,
@@ -175,7 +190,7 @@ impl Agent {
 
     /// Pulls and proves until `shutdown` fires, then stops pulling, lets in-flight jobs
     /// finish within the drain deadline, and hands back whatever is still running.
-    pub async fn run(self, shutdown: CancellationToken) -> Arc<AgentStats> {
+    pub async fn run(mut self, shutdown: CancellationToken) -> Arc<AgentStats> {
         let inner = self.inner.clone();
         info!(
             agent = %inner.cfg.id,
@@ -191,15 +206,32 @@ impl Agent {
         let types: Vec<ProofType> = self.consumers.iter().map(|(t, _)| *t).collect();
         let client = inner.topo.js.client();
         let mut bell: Option<Doorbell> = None;
+        let mut woken_by_ring = false;
 
         loop {
-            if slots.available_permits() == 0 {
-                bell = None; // full: leave the doorbell groups so rings wake idle agents
-            }
-            let permit = tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => break,
-                p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            let permit = if let Ok(p) = slots.clone().try_acquire_owned() {
+                p
+            } else {
+                // Full. Stay in the doorbell groups for a moment (slots of short jobs free
+                // up quickly, and leaving and re-joining every time costs the server),
+                // passing on any ring that reaches us meanwhile; then leave them so rings
+                // wake agents that can take the job.
+                let linger = tokio::time::sleep(FULL_LINGER);
+                tokio::pin!(linger);
+                let mut lingering = bell.is_some();
+                let acquired = loop {
+                    tokio::select! {
+                        biased;
+                        _ = shutdown.cancelled() => break None,
+                        p = slots.clone().acquire_owned() => break p.ok(),
+                        r = ring(&mut bell), if lingering => pass_on(&client, r).await,
+                        _ = &mut linger, if lingering => { bell = None; lingering = false; }
+                    }
+                };
+                match acquired {
+                    Some(p) => p,
+                    None => break,
+                }
             };
             if bell.is_none() {
                 match Doorbell::join(&client, &types).await {
@@ -209,16 +241,19 @@ impl Agent {
                     }
                 }
             }
-            match self.sweep(&slots, permit, &tracker).await {
-                Ok(None) => continue,
+            match self
+                .sweep(&slots, permit, &tracker, woken_by_ring.then_some(&client))
+                .await
+            {
+                Ok(None) => woken_by_ring = false,
                 Ok(Some(permit)) => {
                     // Idle, holding a free slot: wait for a ring, the safety sweep, or shutdown.
-                    tokio::select! {
+                    woken_by_ring = tokio::select! {
                         biased;
                         _ = shutdown.cancelled() => break,
-                        _ = ring(&mut bell) => {}
-                        _ = tokio::time::sleep(inner.cfg.idle_sweep) => {}
-                    }
+                        _ = ring(&mut bell) => true,
+                        _ = tokio::time::sleep(inner.cfg.idle_sweep) => false,
+                    };
                     drop(permit);
                 }
                 Err(e) => {
@@ -247,73 +282,43 @@ impl Agent {
     }
 
     /// Takes as many queued jobs as there are free slots, highest priority type first.
-    /// Returns the unused permit when every allowed queue was empty.
+    /// Returns the unused permit when every allowed queue was empty. With `ring_on`
+    /// (the sweep follows a doorbell), a queue that still holds jobs after this agent took
+    /// its share is rung once more, waking the next idle agent.
     async fn sweep(
-        &self,
+        &mut self,
         slots: &Arc<Semaphore>,
         permit: OwnedSemaphorePermit,
         tracker: &TaskTracker,
+        ring_on: Option<&async_nats::Client>,
     ) -> Result<Option<OwnedSemaphorePermit>, async_nats::Error> {
         let mut first = Some(permit);
-        for (t, consumer) in &self.consumers {
+        for (t, puller) in self.pullers.iter_mut() {
             let want = (first.is_some() as usize + slots.available_permits())
                 .min(self.inner.cfg.max_fetch_batch);
             if want == 0 {
                 break;
             }
-            // A non-waiting pull is answered at once; bound it anyway, because a request
-            // lost in a cluster leader change is never answered.
-            let pulled = tokio::time::timeout(PULL_TIMEOUT, async {
-                let mut batch = consumer.fetch().max_messages(want).messages().await?;
-                let mut msgs = Vec::new();
-                while let Some(m) = batch.next().await {
-                    match m {
-                        Ok(msg) => msgs.push(msg),
-                        Err(e) => debug!(proof_type = %t, error = %e, "pull ended"),
-                    }
-                }
-                Ok::<_, async_nats::Error>(msgs)
-            })
-            .await;
-            let msgs = match pulled {
-                Ok(r) => r?,
-                Err(_) => {
-                    return Err(format!(
-                        "pull from {} timed out after {PULL_TIMEOUT:?}",
-                        subjects::job_consumer(*t)
-                    )
-                    .into())
-                }
-            };
+            // A non-waiting pull is answered at once; it is bounded anyway, because a
+            // request lost in a cluster leader change is never answered.
+            let msgs = puller.pull(want, PULL_TIMEOUT).await?;
+            let still_queued = msgs
+                .last()
+                .and_then(|m| m.info().ok())
+                .is_some_and(|i| i.pending > 0);
             for msg in msgs {
                 let p = first
                     .take()
                     .or_else(|| slots.clone().try_acquire_owned().ok());
-                self.start(*t, msg, p, tracker).await;
+                start(&self.inner, *t, msg, p, tracker).await;
+            }
+            if let (true, Some(client)) = (still_queued, ring_on) {
+                let _ = client
+                    .publish(subjects::ready(*t), bytes::Bytes::new())
+                    .await;
             }
         }
         Ok(first)
-    }
-
-    /// Starts a job in its own task, or hands it straight back when no slot is free.
-    async fn start(
-        &self,
-        t: ProofType,
-        msg: async_nats::jetstream::Message,
-        permit: Option<OwnedSemaphorePermit>,
-        tracker: &TaskTracker,
-    ) {
-        match permit {
-            Some(p) => {
-                tracker.spawn(job::run(self.inner.clone(), t, msg, p));
-            }
-            None => {
-                self.inner.stats.bump(|s| &s.overflow);
-                if let Err(e) = msg.ack_with(AckKind::Nak(None)).await {
-                    debug!(error = %e, "handing back an extra job failed; it returns after AckWait");
-                }
-            }
-        }
     }
 }
 
@@ -339,12 +344,43 @@ impl Doorbell {
 }
 
 /// Resolves on the next ring; never, without doorbells.
-async fn ring(bell: &mut Option<Doorbell>) {
+async fn ring(bell: &mut Option<Doorbell>) -> Option<async_nats::Message> {
     match bell {
-        Some(b) => {
-            b.0.next().await;
-        }
+        Some(b) => b.0.next().await,
         None => std::future::pending().await,
+    }
+}
+
+/// Re-rings a doorbell that reached a full agent, so that an idle one wakes instead. The
+/// payload counts hops; a ring stops after [`MAX_RING_HOPS`].
+async fn pass_on(client: &async_nats::Client, ring: Option<async_nats::Message>) {
+    let Some(m) = ring else { return };
+    let hops = m.payload.first().copied().unwrap_or(0);
+    if hops < MAX_RING_HOPS {
+        let _ = client
+            .publish(m.subject, bytes::Bytes::from(vec![hops + 1]))
+            .await;
+    }
+}
+
+/// Starts a job in its own task, or hands it straight back when no slot is free.
+async fn start(
+    inner: &Arc<Inner>,
+    t: ProofType,
+    msg: async_nats::jetstream::Message,
+    permit: Option<OwnedSemaphorePermit>,
+    tracker: &TaskTracker,
+) {
+    match permit {
+        Some(p) => {
+            tracker.spawn(job::run(inner.clone(), t, msg, p));
+        }
+        None => {
+            inner.stats.bump(|s| &s.overflow);
+            if let Err(e) = msg.ack_with(AckKind::Nak(None)).await {
+                debug!(error = %e, "handing back an extra job failed; it returns after AckWait");
+            }
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use crate::{Broker, BrokerError};
 use bytes::Bytes;
 use futures::{stream, StreamExt, TryStreamExt};
 use provemesh_common::job::{ENVELOPE_VERSION, INLINE_INPUT_LIMIT};
-use provemesh_common::{unix_millis, EpochNumber, InputRef, JobEnvelope, JobId, ProofType};
+use provemesh_common::{unix_micros, EpochNumber, InputRef, JobEnvelope, JobId, ProofType};
 use provemesh_nats::messages;
 use provemesh_store::ProofStore;
 
@@ -34,6 +34,37 @@ pub struct Enqueued {
     pub duplicate: bool,
 }
 
+/// Most doorbell rings per proof type per enqueue call.
+const RING_CAP: usize = 16;
+
+/// Most enqueue publishes awaiting their server ack at once.
+const PUBLISH_WINDOW: usize = 512;
+
+/// Awaits the oldest publish of the window and records its outcome.
+async fn settle(
+    window: &mut std::collections::VecDeque<(
+        &JobEnvelope,
+        async_nats::jetstream::context::PublishAckFuture,
+    )>,
+    out: &mut Vec<Enqueued>,
+    rings: &mut std::collections::BTreeMap<ProofType, usize>,
+) -> Result<(), BrokerError> {
+    let Some((env, ack)) = window.pop_front() else {
+        return Ok(());
+    };
+    let ack = ack.await.map_err(|e| {
+        BrokerError::nats(format!("enqueue job {} (epoch {})", env.id, env.epoch), e)
+    })?;
+    if !ack.duplicate {
+        *rings.entry(env.proof_type).or_default() += 1;
+    }
+    out.push(Enqueued {
+        id: env.id,
+        duplicate: ack.duplicate,
+    });
+    Ok(())
+}
+
 impl Broker {
     /// Enqueues one job. See [`Broker::enqueue_many`].
     pub async fn enqueue(&self, job: NewJob) -> Result<Enqueued, BrokerError> {
@@ -55,34 +86,32 @@ impl Broker {
                 return Err(BrokerError::EpochCancelled(j.epoch));
             }
         }
-        let now = unix_millis();
+        let now = unix_micros();
         let envelopes: Vec<JobEnvelope> = stream::iter(jobs)
             .map(|j| self.envelope(j, now))
             .buffered(16)
             .try_collect()
             .await?;
-        let mut acks = Vec::with_capacity(envelopes.len());
-        for env in &envelopes {
-            acks.push(messages::publish_job(&self.topo.js, env).await?);
-        }
-        let mut out = Vec::with_capacity(acks.len());
+        // Pipelined, with a bounded window of unacknowledged publishes: the client caps
+        // acks in flight, so publishing a large batch before awaiting any would stall.
+        let mut out = Vec::with_capacity(envelopes.len());
         let mut rings: std::collections::BTreeMap<ProofType, usize> = Default::default();
-        for (env, ack) in envelopes.iter().zip(acks) {
-            let ack = ack.await.map_err(|e| {
-                BrokerError::nats(format!("enqueue job {} (epoch {})", env.id, env.epoch), e)
-            })?;
-            if !ack.duplicate {
-                *rings.entry(env.proof_type).or_default() += 1;
+        let mut window = std::collections::VecDeque::with_capacity(PUBLISH_WINDOW);
+        for env in &envelopes {
+            if window.len() == PUBLISH_WINDOW {
+                settle(&mut window, &mut out, &mut rings).await?;
             }
-            out.push(Enqueued {
-                id: env.id,
-                duplicate: ack.duplicate,
-            });
+            window.push_back((env, messages::publish_job(&self.topo.js, env).await?));
         }
-        // Only now are the jobs in the stream: wake one idle agent per new job.
+        while !window.is_empty() {
+            settle(&mut window, &mut out, &mut rings).await?;
+        }
+        // Only now are the jobs in the stream: wake idle agents, one per job up to a cap.
+        // An agent woken by a ring that still sees work queued rings on, so a large batch
+        // wakes every idle agent in a few hops without flooding a busy mesh with rings.
         let client = self.topo.js.client();
         for (t, n) in rings {
-            messages::ring(&client, t, n).await;
+            messages::ring(&client, t, n.min(RING_CAP)).await;
         }
         Ok(out)
     }
@@ -114,7 +143,7 @@ impl Broker {
             proof_type: j.proof_type,
             epoch: j.epoch,
             inputs,
-            enqueued_at_ms: now,
+            enqueued_at_us: now,
             deadline_ms: j.deadline_ms,
         })
     }

@@ -1,11 +1,19 @@
 //! Looking at the mesh: queue depth per epoch and proof type, job statuses per epoch, a
 //! job's full history by id.
+//!
+//! Two sources make up a job's status: the status bucket records what only agents know
+//! (in flight, retrying, handed back, cancelled), and the results stream records how every
+//! job ended. Listings merge them, the result taking precedence.
 
 use crate::{Broker, BrokerError};
+use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use futures::StreamExt;
-use provemesh_common::{codec, EpochNumber, JobId, JobStatus, ProofType};
+use provemesh_common::{
+    codec, EpochNumber, JobId, JobOutcome, JobResult, JobState, JobStatus, ProofType,
+};
 use provemesh_nats::subjects;
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// Jobs waiting in the queue for one (epoch, proof type).
@@ -51,12 +59,60 @@ impl Broker {
 
     /// The latest status of every job of `epoch` that an agent has touched.
     pub async fn epoch_statuses(&self, epoch: EpochNumber) -> Result<Vec<JobStatus>, BrokerError> {
-        self.latest_statuses(&format!("{epoch}.*")).await
+        let kv = self.latest_statuses(&format!("{epoch}.*")).await?;
+        let results = self
+            .latest_results(&subjects::results_of_epoch(epoch))
+            .await?;
+        Ok(merge(kv, results))
     }
 
-    /// The latest status of every job in the bucket (all epochs still within its TTL).
+    /// The latest status of every job still recorded (statuses within their TTL, results
+    /// within their retention).
     pub async fn all_statuses(&self) -> Result<Vec<JobStatus>, BrokerError> {
-        self.latest_statuses(">").await
+        let kv = self.latest_statuses(">").await?;
+        let results = self.latest_results(subjects::ALL_RESULTS).await?;
+        Ok(merge(kv, results))
+    }
+
+    /// The last result per job among results whose subject matches `filter`.
+    async fn latest_results(&self, filter: &str) -> Result<Vec<JobResult>, BrokerError> {
+        let stream = self.topo.results.clone();
+        let mut subs = stream
+            .info_with_subjects(filter)
+            .await
+            .map_err(|e| BrokerError::nats("count results", e))?;
+        let mut count = 0;
+        while let Some(item) = subs.next().await {
+            item.map_err(|e| BrokerError::nats("count results", e))?;
+            count += 1;
+        }
+        let mut out = Vec::with_capacity(count);
+        if count == 0 {
+            return Ok(out);
+        }
+        let consumer = stream
+            .create_consumer(pull::OrderedConfig {
+                filter_subject: filter.to_string(),
+                deliver_policy: DeliverPolicy::LastPerSubject,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| BrokerError::nats("read results", e))?;
+        let mut msgs = consumer
+            .messages()
+            .await
+            .map_err(|e| BrokerError::nats("read results", e))?;
+        while out.len() < count {
+            let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(5), msgs.next()).await
+            else {
+                break;
+            };
+            let m = m.map_err(|e| BrokerError::nats("read results", e))?;
+            if let Ok(r) = codec::decode::<JobResult>("job result", &m.payload) {
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
 
     async fn latest_statuses(&self, key_filter: &str) -> Result<Vec<JobStatus>, BrokerError> {
@@ -99,16 +155,28 @@ impl Broker {
         Ok(n)
     }
 
-    /// Every status revision of job `id` (whatever its epoch), oldest first; `None` if no
-    /// agent has touched it (or its statuses expired).
+    /// Every status revision of job `id` (whatever its epoch), oldest first, ending with
+    /// its result if it has one; `None` if no agent has touched it (or all of it expired).
     pub async fn job_history(&self, id: &JobId) -> Result<Option<JobHistory>, BrokerError> {
+        let mut revisions = self.status_history(id).await?;
+        let results = self
+            .latest_results(&format!("prove.result.*.{}", id.to_hex()))
+            .await?;
+        revisions.extend(results.iter().map(status_of_result));
+        if revisions.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(JobHistory { id: *id, revisions }))
+    }
+
+    async fn status_history(&self, id: &JobId) -> Result<Vec<JobStatus>, BrokerError> {
         let stream = self.topo.status.stream.clone();
         let mut subs = stream
             .info_with_subjects(format!("$KV.{}.*.{}", subjects::STATUS_BUCKET, id.to_hex()))
             .await
             .map_err(|e| BrokerError::nats("find job", e))?;
         let Some(item) = subs.next().await else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let (subject, _) = item.map_err(|e| BrokerError::nats("find job", e))?;
         let key = subject
@@ -127,7 +195,7 @@ impl Broker {
                 revisions.push(s);
             }
         }
-        Ok(Some(JobHistory { id: *id, revisions }))
+        Ok(revisions)
     }
 
     /// The result of job `id` in `epoch`, if one was published and is still kept.
@@ -149,4 +217,31 @@ impl Broker {
             Err(e) => Err(BrokerError::nats(format!("result of job {id}"), e)),
         }
     }
+}
+
+/// The status a result stands for.
+fn status_of_result(r: &JobResult) -> JobStatus {
+    let (state, error) = match &r.outcome {
+        JobOutcome::Proved(_) => (JobState::Proved, None),
+        JobOutcome::Failed { kind, error } => (JobState::Failed, Some(format!("{kind}: {error}"))),
+    };
+    JobStatus {
+        id: r.id,
+        proof_type: r.proof_type,
+        epoch: r.epoch,
+        state,
+        attempt: r.attempt,
+        agent: Some(r.agent.clone()),
+        error,
+        updated_at_ms: r.finished_at_ms,
+    }
+}
+
+/// Statuses from the bucket, overridden by results where a job has one.
+fn merge(kv: Vec<JobStatus>, results: Vec<JobResult>) -> Vec<JobStatus> {
+    let mut by_id: HashMap<JobId, JobStatus> = kv.into_iter().map(|s| (s.id, s)).collect();
+    for r in &results {
+        by_id.insert(r.id, status_of_result(r));
+    }
+    by_id.into_values().collect()
 }

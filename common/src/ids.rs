@@ -15,7 +15,7 @@ pub struct EpochNumber(pub u64);
 
 impl fmt::Display for EpochNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        fmt::Display::fmt(&self.0, f)
     }
 }
 

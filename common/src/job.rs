@@ -39,8 +39,8 @@ pub struct JobEnvelope {
     pub proof_type: ProofType,
     pub epoch: EpochNumber,
     pub inputs: InputRef,
-    /// When the broker enqueued it (Unix ms); dispatch latency is measured from here.
-    pub enqueued_at_ms: u64,
+    /// When the broker enqueued it (Unix µs); dispatch latency is measured from here.
+    pub enqueued_at_us: u64,
     /// After this instant (Unix ms) the proof is useless (the epoch's submission window
     /// has passed): an agent fails the job as expired instead of proving it.
     pub deadline_ms: Option<u64>,
@@ -170,7 +170,7 @@ mod tests {
             } else {
                 InputRef::Inline(inputs.into())
             },
-            enqueued_at_ms: 1,
+            enqueued_at_us: 1,
             deadline_ms: Some(2),
         }
     }

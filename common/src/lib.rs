@@ -19,6 +19,14 @@ pub use job::{
 };
 pub use proof_type::ProofType;
 
+/// Microseconds since the Unix epoch (enqueue times, for dispatch latency).
+pub fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
 /// Milliseconds since the Unix epoch, the one clock format used in envelopes and statuses.
 pub fn unix_millis() -> u64 {
     std::time::SystemTime::now()

@@ -9,7 +9,8 @@ pub const EPOCH: &str = "Prove-Epoch";
 pub const ATTEMPT: &str = "Prove-Attempt";
 pub const AGENT: &str = "Prove-Agent";
 pub const OUTCOME: &str = "Prove-Outcome";
-pub const ENQUEUED_AT: &str = "Prove-Enqueued-At";
+/// Unix microseconds.
+pub const ENQUEUED_AT: &str = "Prove-Enqueued-At-Us";
 /// JetStream's de-duplication header.
 pub const MSG_ID: &str = "Nats-Msg-Id";
 
@@ -19,14 +20,14 @@ pub fn for_job(
     id: &JobId,
     proof_type: ProofType,
     epoch: EpochNumber,
-    enqueued_at_ms: u64,
+    enqueued_at_us: u64,
 ) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert(MSG_ID, id.to_hex().as_str());
     h.insert(JOB_ID, id.to_hex().as_str());
     h.insert(PROOF_TYPE, proof_type.as_str());
     h.insert(EPOCH, epoch.to_string().as_str());
-    h.insert(ENQUEUED_AT, enqueued_at_ms.to_string().as_str());
+    h.insert(ENQUEUED_AT, enqueued_at_us.to_string().as_str());
     h
 }
 

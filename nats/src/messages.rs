@@ -35,7 +35,7 @@ pub async fn publish_job(
 ) -> Result<PublishAckFuture, MessageError> {
     let subject = subjects::job(env.epoch, env.proof_type);
     let payload = codec::encode("job envelope", env)?;
-    let h = headers::for_job(&env.id, env.proof_type, env.epoch, env.enqueued_at_ms);
+    let h = headers::for_job(&env.id, env.proof_type, env.epoch, env.enqueued_at_us);
     js.send_publish(
         subject.clone(),
         jetstream::message::PublishMessage::build()
@@ -76,10 +76,10 @@ pub async fn publish_result(js: &Context, r: &JobResult) -> Result<(), MessageEr
     Ok(())
 }
 
-/// Records a job status revision (a KV put is a JetStream publish on the bucket's
-/// subject). `wait` waits for the server's ack; updates on the hot path do not wait (the
-/// status is for inspection, results carry the truth), keeping a round trip off a proof's
-/// critical path.
+/// Records a job status revision (a KV put is a message on the bucket's subject). With
+/// `wait`, it is a JetStream publish whose storage is confirmed; without, a plain publish
+/// the server stores without answering — status updates on an agent's hot path are hints
+/// for operators (results carry the truth), so they cost no reply and no round trip.
 pub async fn put_status(js: &Context, s: &JobStatus, wait: bool) -> Result<(), MessageError> {
     let key = subjects::status_key(s.epoch, &s.id);
     let bytes: Bytes = codec::encode("job status", s)?.into();
@@ -89,12 +89,17 @@ pub async fn put_status(js: &Context, s: &JobStatus, wait: bool) -> Result<(), M
         source: e,
     };
     let subject = format!("$KV.{}.{key}", subjects::STATUS_BUCKET);
-    let ack = js
-        .publish(subject, bytes)
-        .await
-        .map_err(|e| err(e.into()))?;
     if wait {
+        let ack = js
+            .publish(subject, bytes)
+            .await
+            .map_err(|e| err(e.into()))?;
         ack.await.map_err(|e| err(e.into()))?;
+    } else {
+        js.client()
+            .publish(subject, bytes)
+            .await
+            .map_err(|e| err(e.into()))?;
     }
     Ok(())
 }

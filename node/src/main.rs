@@ -45,10 +45,11 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = match Cli::from_arg_matches(&Cli::command().after_help(environment_help()).get_matches()) {
-        Ok(c) => c,
-        Err(e) => e.exit(),
-    };
+    let cli =
+        match Cli::from_arg_matches(&Cli::command().after_help(environment_help()).get_matches()) {
+            Ok(c) => c,
+            Err(e) => e.exit(),
+        };
     provemesh_common::telemetry::init_logging(&cli.log);
     provemesh_store::install_crypto_provider();
     let result = match cli.command {
@@ -79,7 +80,10 @@ async fn main() -> ExitCode {
 /// (generated from the flags themselves, so the list cannot drift from them).
 fn environment_help() -> String {
     let cmd = start::StartCommand::augment_args(clap::Command::new("start"));
-    let mut lines = vec!["Environment (each also a flag of `provemesh start`; see `provemesh start --help`):".to_string()];
+    let mut lines = vec![
+        "Environment (each also a flag of `provemesh start`; see `provemesh start --help`):"
+            .to_string(),
+    ];
     let mut seen = std::collections::HashSet::new();
     for a in cmd.get_arguments() {
         if let Some(env) = a.get_env().and_then(|e| e.to_str()) {
@@ -94,8 +98,14 @@ fn environment_help() -> String {
             }
         }
     }
-    lines.push(format!("  {:<38} {}", "LOG_LEVEL", "Log level: debug, verbose, info, warn or error"));
-    lines.push(format!("  {:<38} {}", "LOG_JSON", "Write logs as JSON lines"));
+    lines.push(format!(
+        "  {:<38} {}",
+        "LOG_LEVEL", "Log level: debug, verbose, info, warn or error"
+    ));
+    lines.push(format!(
+        "  {:<38} {}",
+        "LOG_JSON", "Write logs as JSON lines"
+    ));
     lines.join("\n")
 }
 

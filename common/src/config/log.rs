@@ -19,8 +19,9 @@ impl LogLevel {
     /// The `tracing` filter directive for this level.
     pub fn filter_directive(self) -> &'static str {
         match self {
-            LogLevel::Debug => "debug",
-            LogLevel::Verbose => "info,provemesh=debug,provemesh_common=debug,provemesh_nats=debug,provemesh_store=debug,provemesh_broker=debug,provemesh_agent=debug,provemesh_node=debug",
+            // Dependencies (NATS client, HTTP) stay at info: their debug output drowns ours.
+            LogLevel::Debug => "info,provemesh=debug,provemesh_common=debug,provemesh_nats=debug,provemesh_store=debug,provemesh_broker=debug,provemesh_agent=debug,provemesh_node=debug,provemesh_harness=debug",
+            LogLevel::Verbose => "info,provemesh_agent=debug,provemesh_broker=debug",
             LogLevel::Info => "info",
             LogLevel::Warn => "warn",
             LogLevel::Error => "error",

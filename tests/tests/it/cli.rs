@@ -52,17 +52,29 @@ fn version_and_help_list_every_seed_variable() {
     let v = run("provemesh", &["--version"], &[]);
     assert_eq!(v.code, Some(0));
     assert!(v.stdout.starts_with("provemesh 0."), "{}", v.stdout);
-    assert!(run("provemesh-agent", &["--version"], &[]).stdout.starts_with("provemesh-agent 0."));
+    assert!(run("provemesh-agent", &["--version"], &[])
+        .stdout
+        .starts_with("provemesh-agent 0."));
 
     for args in [&["--help"][..], &["start", "--help"][..]] {
         let h = run("provemesh", args, &[]);
         assert_eq!(h.code, Some(0));
         for var in SEED_VARIABLES {
-            assert!(h.stdout.contains(var), "`provemesh {}` does not mention {var}", args.join(" "));
+            assert!(
+                h.stdout.contains(var),
+                "`provemesh {}` does not mention {var}",
+                args.join(" ")
+            );
         }
     }
     let h = run("provemesh", &["start", "--help"], &[]).stdout;
-    for flag in ["--prover-node", "--archiver", "--prover-agent", "--prover-broker", "--prover"] {
+    for flag in [
+        "--prover-node",
+        "--archiver",
+        "--prover-agent",
+        "--prover-broker",
+        "--prover",
+    ] {
         assert!(h.contains(flag), "start --help lacks {flag}");
     }
     for sub in ["start", "agent", "devnet", "jobs", "bench"] {
@@ -85,44 +97,128 @@ fn each_malformed_variable_fails_with_its_own_error() {
     // (variable, bad value, words the error must contain); run as `start --prover-agent
     // --prover-broker` so that every mesh setting is read.
     let cases: &[(&str, &str, &[&str])] = &[
-        ("PROVER_AGENT_CONCURRENCY", "0", &["PROVER_AGENT_CONCURRENCY", "'0'"]),
-        ("PROVER_AGENT_CONCURRENCY", "many", &["PROVER_AGENT_CONCURRENCY", "'many'"]),
+        (
+            "PROVER_AGENT_CONCURRENCY",
+            "0",
+            &["PROVER_AGENT_CONCURRENCY", "'0'"],
+        ),
+        (
+            "PROVER_AGENT_CONCURRENCY",
+            "many",
+            &["PROVER_AGENT_CONCURRENCY", "'many'"],
+        ),
         ("LOG_LEVEL", "loud", &["LOG_LEVEL", "'loud'", "verbose"]),
         ("LOG_JSON", "maybe", &["LOG_JSON", "'maybe'"]),
         ("L1_CHAIN_ID", "mainnet", &["L1_CHAIN_ID", "'mainnet'"]),
-        ("ETHEREUM_HOSTS", "not a url", &["ETHEREUM_HOSTS", "not a URL"]),
-        ("ETHEREUM_HOSTS", "http://127.0.0.1:8545,ftp://x", &["ETHEREUM_HOSTS", "scheme 'ftp'"]),
+        (
+            "ETHEREUM_HOSTS",
+            "not a url",
+            &["ETHEREUM_HOSTS", "not a URL"],
+        ),
+        (
+            "ETHEREUM_HOSTS",
+            "http://127.0.0.1:8545,ftp://x",
+            &["ETHEREUM_HOSTS", "scheme 'ftp'"],
+        ),
         ("AZTEC_PORT", "70000", &["AZTEC_PORT", "'70000'"]),
         ("P2P_ENABLED", "perhaps", &["P2P_ENABLED", "'perhaps'"]),
-        ("PROVER_COORDINATION_NODE_URL", "localhost", &["PROVER_COORDINATION_NODE_URL"]),
-        ("AZTEC_NODE_URL", "ws://x:1", &["AZTEC_NODE_URL", "scheme 'ws'"]),
+        (
+            "PROVER_COORDINATION_NODE_URL",
+            "localhost",
+            &["PROVER_COORDINATION_NODE_URL"],
+        ),
+        (
+            "AZTEC_NODE_URL",
+            "ws://x:1",
+            &["AZTEC_NODE_URL", "scheme 'ws'"],
+        ),
         ("BOOT_NODE_URL", "somewhere", &["BOOT_NODE_URL"]),
-        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "collector", &["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"]),
-        ("PROVER_REAL_PROOFS", "sometimes", &["PROVER_REAL_PROOFS", "'sometimes'"]),
-        ("PROVER_REAL_PROOFS", "true", &["PROVER_REAL_PROOFS", "Barretenberg"]),
-        ("PROVER_AGENT_PROOF_TYPES", "merge_rollup,tube", &["PROVER_AGENT_PROOF_TYPES", "unknown proof type 'tube'"]),
-        ("PROVER_AGENT_DRAIN_DEADLINE", "soon", &["PROVER_AGENT_DRAIN_DEADLINE", "not a duration"]),
-        ("PROVER_BROKER_HOST", "http://127.0.0.1:4222", &["PROVER_BROKER_HOST", "scheme 'http'"]),
-        ("PROVER_PROOF_STORE", "ftp://bucket", &["PROVER_PROOF_STORE", "scheme 'ftp'"]),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            "collector",
+            &["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"],
+        ),
+        (
+            "PROVER_REAL_PROOFS",
+            "sometimes",
+            &["PROVER_REAL_PROOFS", "'sometimes'"],
+        ),
+        (
+            "PROVER_REAL_PROOFS",
+            "true",
+            &["PROVER_REAL_PROOFS", "Barretenberg"],
+        ),
+        (
+            "PROVER_AGENT_PROOF_TYPES",
+            "merge_rollup,tube",
+            &["PROVER_AGENT_PROOF_TYPES", "unknown proof type 'tube'"],
+        ),
+        (
+            "PROVER_AGENT_DRAIN_DEADLINE",
+            "soon",
+            &["PROVER_AGENT_DRAIN_DEADLINE", "not a duration"],
+        ),
+        (
+            "PROVER_BROKER_HOST",
+            "http://127.0.0.1:4222",
+            &["PROVER_BROKER_HOST", "scheme 'http'"],
+        ),
+        (
+            "PROVER_PROOF_STORE",
+            "ftp://bucket",
+            &["PROVER_PROOF_STORE", "scheme 'ftp'"],
+        ),
         ("PROVER_PROOF_STORE", "s3://", &["PROVER_PROOF_STORE"]),
-        ("PROVER_MESH_REPLICAS", "7", &["PROVER_MESH_REPLICAS", "'7'"]),
-        ("PROVER_MESH_ACK_WAIT", "10ms", &["PROVER_MESH_ACK_WAIT", "at least 1s"]),
-        ("NATS_CREDS", "/nonexistent/agent.creds", &["NATS_CREDS", "/nonexistent/agent.creds"]),
+        (
+            "PROVER_MESH_REPLICAS",
+            "7",
+            &["PROVER_MESH_REPLICAS", "'7'"],
+        ),
+        (
+            "PROVER_MESH_ACK_WAIT",
+            "10ms",
+            &["PROVER_MESH_ACK_WAIT", "at least 1s"],
+        ),
+        (
+            "NATS_CREDS",
+            "/nonexistent/agent.creds",
+            &["NATS_CREDS", "/nonexistent/agent.creds"],
+        ),
     ];
     for (var, bad, words) in cases {
         let mut env = vec![("PROVER_PROOF_STORE", "memory://"), (*var, *bad)];
         if *var == "PROVER_PROOF_STORE" {
             env.remove(0);
         }
-        let r = run("provemesh", &["start", "--prover-agent", "--prover-broker"], &env);
-        assert_eq!(r.code, Some(2), "{var}={bad} should fail at start-up; stderr: {}", r.stderr);
+        let r = run(
+            "provemesh",
+            &["start", "--prover-agent", "--prover-broker"],
+            &env,
+        );
+        assert_eq!(
+            r.code,
+            Some(2),
+            "{var}={bad} should fail at start-up; stderr: {}",
+            r.stderr
+        );
         for w in *words {
-            assert!(r.stderr.contains(w), "{var}={bad}: error lacks '{w}':\n{}", r.stderr);
+            assert!(
+                r.stderr.contains(w),
+                "{var}={bad}: error lacks '{w}':\n{}",
+                r.stderr
+            );
         }
         assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     }
     // The agent binary reads the same variables.
-    let r = run("provemesh-agent", &[], &[("PROVER_AGENT_CONCURRENCY", "0"), ("PROVER_PROOF_STORE", "memory://")]);
+    let r = run(
+        "provemesh-agent",
+        &[],
+        &[
+            ("PROVER_AGENT_CONCURRENCY", "0"),
+            ("PROVER_PROOF_STORE", "memory://"),
+        ],
+    );
     assert_eq!(r.code, Some(2));
     assert!(r.stderr.contains("PROVER_AGENT_CONCURRENCY"));
 }
@@ -132,23 +228,64 @@ fn secrets_never_appear_in_errors() {
     let key = fresh_key();
     let short_key = &key[..40];
     let cases: Vec<(Vec<(&str, String)>, &str, &str)> = vec![
-        (vec![("PROVER_PUBLISHER_PRIVATE_KEY", format!("0x{short_key}"))], "PROVER_PUBLISHER_PRIVATE_KEY", short_key),
-        (vec![("PROVER_PUBLISHER_PRIVATE_KEY", format!("zz{}", &key[2..]))], "PROVER_PUBLISHER_PRIVATE_KEY", &key[2..]),
-        (vec![("NATS_PASSWORD", format!("pw{short_key}"))], "NATS_PASSWORD", short_key),
-        (vec![("AWS_SECRET_ACCESS_KEY", format!("sk{short_key}")), ("PROVER_PROOF_STORE", "s3://b".into())], "AWS_ACCESS_KEY_ID", short_key),
-        (vec![("PROVER_BROKER_HOST", format!("nats://agent:{short_key}@127.0.0.1:4222"))], "PROVER_BROKER_HOST", short_key),
+        (
+            vec![("PROVER_PUBLISHER_PRIVATE_KEY", format!("0x{short_key}"))],
+            "PROVER_PUBLISHER_PRIVATE_KEY",
+            short_key,
+        ),
+        (
+            vec![("PROVER_PUBLISHER_PRIVATE_KEY", format!("zz{}", &key[2..]))],
+            "PROVER_PUBLISHER_PRIVATE_KEY",
+            &key[2..],
+        ),
+        (
+            vec![("NATS_PASSWORD", format!("pw{short_key}"))],
+            "NATS_PASSWORD",
+            short_key,
+        ),
+        (
+            vec![
+                ("AWS_SECRET_ACCESS_KEY", format!("sk{short_key}")),
+                ("PROVER_PROOF_STORE", "s3://b".into()),
+            ],
+            "AWS_ACCESS_KEY_ID",
+            short_key,
+        ),
+        (
+            vec![(
+                "PROVER_BROKER_HOST",
+                format!("nats://agent:{short_key}@127.0.0.1:4222"),
+            )],
+            "PROVER_BROKER_HOST",
+            short_key,
+        ),
     ];
     for (vars, names, secret) in cases {
         let mut env: Vec<(&str, &str)> = vec![("PROVER_PROOF_STORE", "memory://")];
         env.extend(vars.iter().map(|(k, v)| (*k, v.as_str())));
-        let r = run("provemesh", &["start", "--prover-agent", "--prover-broker"], &env);
+        let r = run(
+            "provemesh",
+            &["start", "--prover-agent", "--prover-broker"],
+            &env,
+        );
         assert_eq!(r.code, Some(2), "{env:?}: {}", r.stderr);
-        assert!(r.stderr.contains(names), "error should name {names}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(names),
+            "error should name {names}: {}",
+            r.stderr
+        );
         assert!(!r.stderr.contains(secret), "secret echoed: {}", r.stderr);
         assert!(!r.stdout.contains(secret));
     }
     // --help never shows a secret's value taken from the environment.
-    let r = run("provemesh", &["start", "--help"], &[("PROVER_PUBLISHER_PRIVATE_KEY", &key), ("NATS_PASSWORD", &key)]);
+    let r = run(
+        "provemesh",
+        &["start", "--help"],
+        &[
+            ("PROVER_PUBLISHER_PRIVATE_KEY", &key),
+            ("NATS_PASSWORD", &key),
+        ],
+    );
     assert!(!r.stdout.contains(&key));
 }
 
@@ -167,23 +304,47 @@ fn contradictions_and_missing_requirements_are_refused() {
 
     let r = run("provemesh", &["start", "--prover-node", "--archiver"], &l1);
     assert_eq!(r.code, Some(2));
-    assert!(r.stderr.contains("PROVER_COORDINATION_NODE_URL") && r.stderr.contains("P2P_ENABLED"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("PROVER_COORDINATION_NODE_URL") && r.stderr.contains("P2P_ENABLED"),
+        "{}",
+        r.stderr
+    );
 
     let mut env = l1.to_vec();
     env.push(("P2P_ENABLED", "true"));
     let r = run("provemesh", &["start", "--prover-node"], &env);
-    assert!(r.stderr.contains("AZTEC_NODE_URL"), "prover node without archiver needs a block source: {}", r.stderr);
+    assert!(
+        r.stderr.contains("AZTEC_NODE_URL"),
+        "prover node without archiver needs a block source: {}",
+        r.stderr
+    );
 
-    let r = run("provemesh", &["start", "--archiver"], &[("ETHEREUM_HOSTS", "http://127.0.0.1:8545")]);
+    let r = run(
+        "provemesh",
+        &["start", "--archiver"],
+        &[("ETHEREUM_HOSTS", "http://127.0.0.1:8545")],
+    );
     assert!(r.stderr.contains("L1_CHAIN_ID"), "{}", r.stderr);
 
-    let r = run("provemesh", &["start", "--prover-agent"], &[("PROVER_PROOF_STORE", "memory://"), ("NATS_USER", "agent")]);
-    assert!(r.stderr.contains("NATS_USER") && r.stderr.contains("NATS_PASSWORD"), "{}", r.stderr);
+    let r = run(
+        "provemesh",
+        &["start", "--prover-agent"],
+        &[("PROVER_PROOF_STORE", "memory://"), ("NATS_USER", "agent")],
+    );
+    assert!(
+        r.stderr.contains("NATS_USER") && r.stderr.contains("NATS_PASSWORD"),
+        "{}",
+        r.stderr
+    );
 
     // A complete, valid configuration for components not in this build: a plain refusal.
     let r = run("provemesh", &["start", "--prover-node", "--archiver"], &env);
     assert_eq!(r.code, Some(2));
-    assert!(r.stderr.contains("not available in this build yet"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("not available in this build yet"),
+        "{}",
+        r.stderr
+    );
     assert!(!r.stderr.contains(&key));
 
     let r = run("provemesh", &["bench", "mesh", "--help"], &[]);

@@ -27,14 +27,27 @@ async fn round_trip(url: &str, replicas: usize) {
         .await
         .expect("create stream");
     for i in 0..10 {
-        js.publish(format!("rt.{i}"), format!("m{i}").into()).await.unwrap().await.expect("stored");
+        js.publish(format!("rt.{i}"), format!("m{i}").into())
+            .await
+            .unwrap()
+            .await
+            .expect("stored");
     }
     let c = s
-        .create_consumer(pull::Config { durable_name: Some("rt".into()), ..Default::default() })
+        .create_consumer(pull::Config {
+            durable_name: Some("rt".into()),
+            ..Default::default()
+        })
         .await
         .unwrap();
     let mut got = Vec::new();
-    let mut msgs = c.fetch().max_messages(10).expires(Duration::from_secs(2)).messages().await.unwrap();
+    let mut msgs = c
+        .fetch()
+        .max_messages(10)
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .unwrap();
     while let Some(m) = msgs.next().await {
         let m = m.unwrap();
         got.push(String::from_utf8(m.payload.to_vec()).unwrap());
@@ -46,7 +59,12 @@ async fn round_trip(url: &str, replicas: usize) {
     assert_eq!(info.config.num_replicas, replicas);
     if replicas > 1 {
         let cluster = info.cluster.as_ref().expect("clustered stream");
-        assert_eq!(cluster.replicas.len() + 1, replicas, "leader plus {} followers", replicas - 1);
+        assert_eq!(
+            cluster.replicas.len() + 1,
+            replicas,
+            "leader plus {} followers",
+            replicas - 1
+        );
     }
 }
 
@@ -56,7 +74,10 @@ async fn jetstream_round_trip_on_a_single_server_and_the_server_stops_on_drop() 
         let nats = NatsServer::start().expect("nats");
         let pid = nats.pid().unwrap();
         round_trip(&nats.url(), 1).await;
-        assert!(nats.monitor("/jsz").unwrap().contains("\"streams\": 1") || nats.monitor("/jsz").unwrap().contains("\"streams\":1"));
+        assert!(
+            nats.monitor("/jsz").unwrap().contains("\"streams\": 1")
+                || nats.monitor("/jsz").unwrap().contains("\"streams\":1")
+        );
         drop(nats);
         assert!(!alive(pid), "nats-server {pid} still running after drop");
     })
@@ -97,17 +118,38 @@ async fn s3_put_get_list_delete_and_multipart_through_object_store() {
             .build()
             .expect("s3 client");
         let p = Path::from("a/b.bin");
-        store.put(&p, PutPayload::from_static(b"hello")).await.expect("put");
-        assert_eq!(store.get(&p).await.unwrap().bytes().await.unwrap(), "hello".as_bytes());
-        let listed: Vec<_> = store.list(Some(&Path::from("a"))).map(|m| m.unwrap().location).collect().await;
+        store
+            .put(&p, PutPayload::from_static(b"hello"))
+            .await
+            .expect("put");
+        assert_eq!(
+            store.get(&p).await.unwrap().bytes().await.unwrap(),
+            "hello".as_bytes()
+        );
+        let listed: Vec<_> = store
+            .list(Some(&Path::from("a")))
+            .map(|m| m.unwrap().location)
+            .collect()
+            .await;
         assert_eq!(listed, vec![p.clone()]);
         store.delete(&p).await.expect("delete");
-        assert!(matches!(store.get(&p).await, Err(object_store::Error::NotFound { .. })));
+        assert!(matches!(
+            store.get(&p).await,
+            Err(object_store::Error::NotFound { .. })
+        ));
 
         // Multipart (and our verified store on top of it) with a 12 MiB object.
         let env = StoreEnv::s3(&s3);
-        let big = bytes::Bytes::from((0..12 * 1024 * 1024).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
-        let r = env.store.put("inputs/1/big", big.clone()).await.expect("multipart put");
+        let big = bytes::Bytes::from(
+            (0..12 * 1024 * 1024)
+                .map(|i| (i % 251) as u8)
+                .collect::<Vec<u8>>(),
+        );
+        let r = env
+            .store
+            .put("inputs/1/big", big.clone())
+            .await
+            .expect("multipart put");
         assert_eq!(env.store.get_verified(&r).await.unwrap(), big);
 
         // Wrong credentials are refused.
@@ -142,12 +184,23 @@ async fn anvil_transfer_through_alloy() {
         let key = anvil.dev_private_key(0).expect("dev key in anvil's banner");
         let signer: PrivateKeySigner = key.parse().expect("key");
         let from = signer.address();
-        let provider = ProviderBuilder::new().wallet(signer).connect_http(anvil.url().parse().unwrap());
+        let provider = ProviderBuilder::new()
+            .wallet(signer)
+            .connect_http(anvil.url().parse().unwrap());
         assert_eq!(provider.get_chain_id().await.unwrap(), 31337);
         let to = Address::repeat_byte(0x42);
         let value = U256::from(1_000_000_000_000_000u64);
-        let tx = TransactionRequest::default().with_from(from).with_to(to).with_value(value);
-        let receipt = provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
+        let tx = TransactionRequest::default()
+            .with_from(from)
+            .with_to(to)
+            .with_value(value);
+        let receipt = provider
+            .send_transaction(tx)
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
         assert!(receipt.status(), "transfer succeeded");
         assert_eq!(provider.get_balance(to).await.unwrap(), value);
         let pid = anvil.pid().unwrap();

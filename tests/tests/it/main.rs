@@ -2,6 +2,7 @@
 //! nats-server, S3 server and anvil processes on 127.0.0.1, started per test and stopped
 //! by PID when the test ends.
 
+mod binaries;
 mod cli;
 mod harness;
 mod mesh_basics;

@@ -1,0 +1,200 @@
+//! The binaries as an operator runs them: `provemesh start --prover-broker --prover-agent`
+//! proving jobs (with JSON logs), `provemesh jobs` inspecting the mesh, and `provemesh
+//! devnet` proving epochs and leaving no process behind.
+
+use crate::support::*;
+use provemesh_common::{JobOutcome, ProofType};
+use provemesh_harness::NatsServer;
+use provemesh_nats::{Topology, TopologyConfig};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn provemesh(args: &[&str], env: &[(&str, String)]) -> Command {
+    let mut c = Command::new(binary("provemesh"));
+    c.args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_runs_broker_and_agent_and_jobs_inspects_the_mesh() {
+    within(Duration::from_secs(120), async {
+        let nats = NatsServer::start().expect("nats");
+        let dir = tempfile::tempdir().unwrap();
+        let store = StoreEnv::file(dir.path());
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut env: Vec<(&str, String)> = vec![
+            ("PROVER_BROKER_HOST", nats.url()),
+            ("PROVER_AGENT_ID", "node-local".into()),
+            ("PROVER_SIMULATED_DEFAULT_DELAY", "10ms".into()),
+            ("LOG_JSON", "true".into()),
+            ("LOG_LEVEL", "debug".into()),
+        ];
+        for (k, v) in &store.vars {
+            env.push((k.as_str(), v.clone()));
+        }
+        let mut node = provemesh(&["start", "--prover-broker", "--prover"], &env)
+            .stdout(log.reopen().unwrap())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .expect("start");
+        let node_pid = nix::unistd::Pid::from_raw(node.id() as i32);
+        let guard = scopeguard(node_pid);
+
+        // The broker process applies the topology; bind to it as a node would.
+        let mut topo = None;
+        for _ in 0..100 {
+            if let Ok(t) =
+                Topology::bind(js(&nats.url()).await, TopologyConfig::default(), &[]).await
+            {
+                topo = Some(t);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let b = broker(
+            topo.expect("topology applied by `provemesh start --prover-broker`"),
+            store.store.clone(),
+        );
+        let mut results = b.results("test", None).await.unwrap();
+        let good: Vec<_> = (0..20)
+            .map(|n| job(21, ProofType::ALL[n as usize % 8], n))
+            .collect();
+        let bad = failing_job(21, ProofType::MergeRollup, "merge children do not chain");
+        b.enqueue_many(good.clone()).await.unwrap();
+        b.enqueue(bad.clone()).await.unwrap();
+        let got = collect(&mut results, 21, Duration::from_secs(30)).await;
+        assert_eq!(got.len(), 21);
+        assert!(good
+            .iter()
+            .all(|j| matches!(got[&j.id()][0].outcome, JobOutcome::Proved(_))));
+        assert!(got.values().all(|r| r[0].agent.0 == "node-local"));
+
+        // `provemesh jobs`: table and JSON.
+        let jenv = [("PROVER_BROKER_HOST", nats.url())];
+        let out = provemesh(&["jobs"], &jenv).output().unwrap();
+        let table = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            table.contains("Queue") && table.contains("In flight") && table.contains("Failed"),
+            "{table}"
+        );
+        assert!(
+            table.contains("merge children do not chain"),
+            "failure with its error: {table}"
+        );
+        assert!(
+            table.contains("proved 20") && table.contains("failed 1"),
+            "{table}"
+        );
+        let out = provemesh(&["jobs", "--epoch", "21", "--json"], &jenv)
+            .output()
+            .unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("jobs --json is JSON");
+        assert_eq!(v["by_state"]["proved"], 20);
+        assert_eq!(
+            v["failed"][0]["error"].as_str().unwrap(),
+            "deterministic: circuit assertion failed: merge children do not chain"
+        );
+        let id = bad.id().to_hex();
+        let out = provemesh(&["jobs", "--job", &id], &jenv).output().unwrap();
+        let hist = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            hist.contains("proving")
+                && hist.contains("failed")
+                && hist.contains("Result: failed (deterministic)"),
+            "{hist}"
+        );
+        let out = provemesh(&["jobs", "--job", "abc"], &jenv)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("invalid job id"));
+
+        // SIGTERM: drains and exits cleanly.
+        nix::sys::signal::kill(node_pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let status = tokio::task::spawn_blocking(move || node.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+        drop(guard);
+        // LOG_JSON: every log line is a JSON object with a level and fields.
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        let lines: Vec<_> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(!lines.is_empty());
+        for l in &lines {
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+            assert!(v.get("level").is_some(), "{l}");
+        }
+        assert!(text.contains("\"job\""), "job fields in the JSON logs");
+    })
+    .await
+}
+
+#[test]
+fn devnet_proves_epochs_and_leaves_nothing_running() {
+    let out = provemesh(
+        &[
+            "devnet",
+            "--epochs",
+            "2",
+            "--agents",
+            "3",
+            "--proof-delay",
+            "5ms",
+        ],
+        &[("LOG_LEVEL", "warn".into())],
+    )
+    .output()
+    .expect("devnet");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "devnet failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("epoch   1 proven") && stdout.contains("epoch   2 proven"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("devnet stopped"));
+    // Its servers (ports printed in its banner) are gone.
+    for line in stdout.lines().filter(|l| l.contains("127.0.0.1:")) {
+        let port: u16 = line
+            .split("127.0.0.1:")
+            .nth(1)
+            .unwrap()
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect::<String>()
+            .parse()
+            .unwrap();
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "port {port} still open after devnet exit"
+        );
+    }
+}
+
+/// Kills the process on drop (if the test fails before stopping it).
+struct Guard(nix::unistd::Pid);
+fn scopeguard(pid: nix::unistd::Pid) -> Guard {
+    Guard(pid)
+}
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGKILL);
+    }
+}
