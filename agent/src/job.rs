@@ -94,12 +94,10 @@ async fn handle(inner: Arc<Inner>, msg: Arc<Message>, env: JobEnvelope, attempt:
     }
     // The in-flight status is for operators watching proofs that take a while; a job done
     // sooner than this never shows as in flight, which saves a write per short job.
-    let proving_status_written = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let proving_status = {
-        let (inner, env, written) = (inner.clone(), env.clone(), proving_status_written.clone());
+        let (inner, env) = (inner.clone(), env.clone());
         AbortOnDrop(tokio::spawn(async move {
             tokio::time::sleep(PROVING_STATUS_DELAY).await;
-            written.store(true, std::sync::atomic::Ordering::Relaxed);
             status(&inner, &env, JobState::Proving, attempt, None).await;
         }))
     };
@@ -138,12 +136,9 @@ async fn handle(inner: Arc<Inner>, msg: Arc<Message>, env: JobEnvelope, attempt:
                 warn!(error = %e, "cannot report result; the job will be redelivered");
                 return;
             }
+            // How the job ended is recorded by its result; every view of the job's status
+            // lets the result supersede the "proving" revision shown while it ran.
             ack(&msg, AckKind::Ack).await;
-            // A job shown in flight gets its final state here too; short jobs were never
-            // shown, and their result alone records how they ended.
-            if proving_status_written.load(std::sync::atomic::Ordering::Relaxed) {
-                status(&inner, &env, JobState::Proved, attempt, None).await;
-            }
             debug!(prove_ms, reused = !proved_now, "proved");
         }
         Err(JobError::Deterministic(error)) => {
@@ -329,17 +324,6 @@ async fn reject_malformed(
             if let Err(e) = publish(inner, &result).await {
                 warn!(error = %e, "cannot report the malformed job");
             }
-            let s = JobStatus {
-                id,
-                proof_type,
-                epoch,
-                state: JobState::Failed,
-                attempt,
-                agent: Some(inner.cfg.id.clone()),
-                error: Some(error),
-                updated_at_ms: unix_millis(),
-            };
-            let _ = messages::put_status(&inner.topo.js, &s, false).await;
         }
         None => {
             warn!(consumer = %consumer_type, %error, "terminating malformed job that names no job id")
@@ -371,7 +355,6 @@ async fn finish_failed(
         return;
     }
     ack(msg, AckKind::Term).await;
-    status(inner, env, JobState::Failed, attempt, Some(error)).await;
 }
 
 fn result_of(

@@ -110,10 +110,13 @@ async fn start_runs_broker_and_agent_and_jobs_inspects_the_mesh() {
         let out = provemesh(&["jobs", "--job", &id], &jenv).output().unwrap();
         let hist = String::from_utf8_lossy(&out.stdout);
         assert!(
-            hist.contains("proving")
-                && hist.contains("failed")
-                && hist.contains("Result: failed (deterministic)"),
+            hist.contains("failed") && hist.contains("Result: failed (deterministic)"),
             "{hist}"
+        );
+        assert_eq!(
+            hist.matches("merge children do not chain").count(),
+            2,
+            "one history row plus the result line: {hist}"
         );
         let out = provemesh(&["jobs", "--job", "abc"], &jenv)
             .output()
