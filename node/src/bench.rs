@@ -74,9 +74,8 @@ impl MeshBench {
         {
             anyhow::bail!("agents must be 1..=512 and jobs, concurrency, rate at least 1");
         }
-        let nats = tokio::task::spawn_blocking(NatsServer::start)
-            .await?
-            .context("starting nats-server")?;
+        // On the main thread: the server dies with it, even if the benchmark is killed.
+        let nats = NatsServer::start().context("starting nats-server")?;
         let url = nats.url();
         println!(
             "provemesh bench mesh: nats-server (file storage) on {url}; {} jobs per throughput run, concurrency {} per agent, latency at {} jobs/s",

@@ -53,15 +53,11 @@ impl DevnetCommand {
         });
 
         println!("provemesh devnet: starting servers (tools from .tools/, see scripts/bootstrap)");
-        let nats = tokio::task::spawn_blocking(NatsServer::start)
-            .await?
-            .context("starting nats-server")?;
-        let s3 = tokio::task::spawn_blocking(|| S3Server::start("provemesh"))
-            .await?
-            .context("starting the S3 server")?;
-        let anvil = tokio::task::spawn_blocking(|| Anvil::start(31337))
-            .await?
-            .context("starting anvil")?;
+        // Started on this (the main) thread on purpose: the servers are tied to the thread
+        // that spawns them and die with it, so even a killed devnet leaves none behind.
+        let nats = NatsServer::start().context("starting nats-server")?;
+        let s3 = S3Server::start("provemesh").context("starting the S3 server")?;
+        let anvil = Anvil::start(31337).context("starting anvil")?;
         let env_file = write_env_file(&nats, &s3)?;
         println!(
             "  NATS JetStream   {}  (monitoring http://127.0.0.1:{}/jsz)",

@@ -51,16 +51,16 @@ impl ServerProcess {
     fn start(&mut self) -> Result<(), HarnessError> {
         let out = File::options().create(true).append(true).open(&self.log)?;
         let err = out.try_clone()?;
-        let child = Command::new(&self.program)
-            .args(&self.args)
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args)
             .stdin(Stdio::null())
             .stdout(out)
-            .stderr(err)
-            .spawn()
-            .map_err(|source| HarnessError::Spawn {
-                name: self.name.clone(),
-                source,
-            })?;
+            .stderr(err);
+        die_with_parent(&mut cmd);
+        let child = cmd.spawn().map_err(|source| HarnessError::Spawn {
+            name: self.name.clone(),
+            source,
+        })?;
         self.child = Some(child);
         Ok(())
     }
@@ -169,6 +169,22 @@ fn tail(path: &Path, max: u64) -> String {
     let mut s = String::new();
     let _ = f.read_to_string(&mut s);
     s
+}
+
+/// Makes the child receive SIGKILL when the thread that spawned it ends, so a test binary
+/// or devnet killed outright (SIGKILL, a broken pipe) leaves no server behind. Servers
+/// are therefore spawned from long-lived threads: a test's own thread, or the devnet's
+/// main thread — never from a short-lived blocking-pool thread.
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2)
+    // through nix, which is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+        });
+    }
 }
 
 /// True when something accepts TCP connections on 127.0.0.1:`port`.

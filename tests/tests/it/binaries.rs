@@ -201,3 +201,53 @@ impl Drop for Guard {
         let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGKILL);
     }
 }
+
+#[test]
+fn devnet_killed_outright_leaves_no_server_behind() {
+    use std::io::{BufRead, BufReader};
+    let mut child = provemesh(
+        &["devnet", "--epochs", "0", "--agents", "2"],
+        &[("LOG_LEVEL", "warn".into())],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("devnet");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _guard = scopeguard(pid);
+    let mut ports = Vec::new();
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        if let Some(rest) = line.split("127.0.0.1:").nth(1) {
+            ports.push(
+                rest.chars()
+                    .take_while(|c| c.is_ascii_digit())
+                    .collect::<String>()
+                    .parse::<u16>()
+                    .unwrap(),
+            );
+        }
+        if line.contains("proven") || std::time::Instant::now() > deadline {
+            break;
+        }
+    }
+    assert!(
+        ports.len() >= 3,
+        "banner printed the servers' ports: {ports:?}"
+    );
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    let _ = child.wait();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while ports
+        .iter()
+        .any(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a server outlived its SIGKILLed devnet: ports {ports:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
