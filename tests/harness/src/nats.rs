@@ -11,6 +11,8 @@ use tempfile::TempDir;
 pub struct NatsOptions {
     /// Appended verbatim to the generated configuration (authorization, accounts, tls…).
     pub extra_config: String,
+    /// Extra environment of the server process (configuration files read `$VARIABLES`).
+    pub env: Vec<(String, String)>,
 }
 
 /// One `nats-server` process with JetStream enabled and file storage in a temp directory.
@@ -50,6 +52,7 @@ impl NatsServer {
             monitor_port,
             None,
             store,
+            &opts.env,
         )?;
         s._dir = Some(dir);
         s.wait_ready()?;
@@ -64,14 +67,16 @@ impl NatsServer {
         monitor_port: u16,
         cluster_port: Option<u16>,
         store_dir: PathBuf,
+        env: &[(String, String)],
     ) -> Result<Self, HarnessError> {
         let conf_path = dir.join(format!("{name}.conf"));
         std::fs::write(&conf_path, conf)?;
-        let process = ServerProcess::spawn(
+        let process = ServerProcess::spawn_with_env(
             &format!("nats-server {name}"),
             &tool("nats-server")?,
             &["-c".into(), conf_path.display().to_string()],
             &dir.join(format!("{name}.log")),
+            env,
         )?;
         Ok(NatsServer {
             name: name.into(),
@@ -179,6 +184,7 @@ impl NatsCluster {
                 mport,
                 Some(cport),
                 store,
+                &opts.env,
             )?);
         }
         for node in nodes.iter_mut() {

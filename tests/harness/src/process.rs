@@ -25,6 +25,7 @@ pub struct ServerProcess {
     name: String,
     program: PathBuf,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     log: PathBuf,
     child: Option<Child>,
 }
@@ -37,10 +38,22 @@ impl ServerProcess {
         args: &[String],
         log: &Path,
     ) -> Result<Self, HarnessError> {
+        Self::spawn_with_env(name, program, args, log, &[])
+    }
+
+    /// As [`ServerProcess::spawn`], with extra environment variables.
+    pub fn spawn_with_env(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        log: &Path,
+        env: &[(String, String)],
+    ) -> Result<Self, HarnessError> {
         let mut p = ServerProcess {
             name: name.into(),
             program: program.into(),
             args: args.to_vec(),
+            env: env.to_vec(),
             log: log.into(),
             child: None,
         };
@@ -53,6 +66,7 @@ impl ServerProcess {
         let err = out.try_clone()?;
         let mut cmd = Command::new(&self.program);
         cmd.args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);

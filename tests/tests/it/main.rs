@@ -4,7 +4,9 @@
 
 mod binaries;
 mod cli;
+mod dead_letters;
 mod harness;
 mod mesh_basics;
 mod mesh_chaos;
+mod security;
 mod support;
