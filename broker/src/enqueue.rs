@@ -77,13 +77,11 @@ impl Broker {
     /// from a restarted node or a second one — within the duplicate window queues nothing;
     /// after it, an agent finds the stored proof and does not prove it again.
     pub async fn enqueue_many(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, BrokerError> {
-        let mut cancelled = std::collections::HashMap::new();
-        for j in &jobs {
-            if !cancelled.contains_key(&j.epoch) {
-                cancelled.insert(j.epoch, self.is_cancelled(j.epoch).await?);
-            }
-            if cancelled[&j.epoch] {
-                return Err(BrokerError::EpochCancelled(j.epoch));
+        let epochs: std::collections::BTreeSet<EpochNumber> =
+            jobs.iter().map(|j| j.epoch).collect();
+        for epoch in epochs {
+            if self.is_cancelled(epoch).await? {
+                return Err(BrokerError::EpochCancelled(epoch));
             }
         }
         let now = unix_micros();

@@ -256,7 +256,7 @@ impl Topology {
                     .map_err(|e| TopologyError::Consumer {
                         stream: JOBS_STREAM.into(),
                         consumer: name.clone(),
-                        source: e.into(),
+                        source: e,
                     })?;
             consumers.insert(t, c);
         }

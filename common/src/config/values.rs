@@ -128,7 +128,7 @@ pub fn duration(raw: &str) -> Result<std::time::Duration, String> {
             ))
         }
     };
-    if !secs.is_finite() || secs < 0.0 || secs > 365.0 * 86400.0 {
+    if !secs.is_finite() || !(0.0..=365.0 * 86400.0).contains(&secs) {
         return Err(format!("'{raw}' is out of range"));
     }
     Ok(Duration::from_secs_f64(secs))

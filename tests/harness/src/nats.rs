@@ -15,6 +15,15 @@ pub struct NatsOptions {
     pub env: Vec<(String, String)>,
 }
 
+/// Where one server listens and keeps its data.
+struct NodeSpec {
+    name: String,
+    port: u16,
+    monitor_port: u16,
+    cluster_port: Option<u16>,
+    store_dir: PathBuf,
+}
+
 /// One `nats-server` process with JetStream enabled and file storage in a temp directory.
 pub struct NatsServer {
     pub name: String,
@@ -44,31 +53,33 @@ impl NatsServer {
             store.display(),
             opts.extra_config
         );
-        let mut s = Self::spawn(
-            "n1",
-            dir.path().to_path_buf(),
-            &conf,
+        let node = NodeSpec {
+            name: "n1".into(),
             port,
             monitor_port,
-            None,
-            store,
-            &opts.env,
-        )?;
+            cluster_port: None,
+            store_dir: store,
+        };
+        let mut s = Self::spawn(node, dir.path().to_path_buf(), &conf, &opts.env)?;
         s._dir = Some(dir);
         s.wait_ready()?;
         Ok(s)
     }
 
     fn spawn(
-        name: &str,
+        node: NodeSpec,
         dir: PathBuf,
         conf: &str,
-        port: u16,
-        monitor_port: u16,
-        cluster_port: Option<u16>,
-        store_dir: PathBuf,
         env: &[(String, String)],
     ) -> Result<Self, HarnessError> {
+        let NodeSpec {
+            name,
+            port,
+            monitor_port,
+            cluster_port,
+            store_dir,
+        } = node;
+        let name = name.as_str();
         let conf_path = dir.join(format!("{name}.conf"));
         std::fs::write(&conf_path, conf)?;
         let process = ServerProcess::spawn_with_env(
@@ -176,14 +187,17 @@ impl NatsCluster {
                 store.display(),
                 opts.extra_config
             );
+            let node = NodeSpec {
+                name,
+                port,
+                monitor_port: mport,
+                cluster_port: Some(cport),
+                store_dir: store,
+            };
             nodes.push(NatsServer::spawn(
-                &name,
+                node,
                 dir.path().to_path_buf(),
                 &conf,
-                port,
-                mport,
-                Some(cport),
-                store,
                 &opts.env,
             )?);
         }

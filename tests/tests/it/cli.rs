@@ -227,7 +227,9 @@ fn each_malformed_variable_fails_with_its_own_error() {
 fn secrets_never_appear_in_errors() {
     let key = fresh_key();
     let short_key = &key[..40];
-    let cases: Vec<(Vec<(&str, String)>, &str, &str)> = vec![
+    // (variables set, the variable the error must name, the secret it must not contain)
+    type Case<'a> = (Vec<(&'a str, String)>, &'a str, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (
             vec![("PROVER_PUBLISHER_PRIVATE_KEY", format!("0x{short_key}"))],
             "PROVER_PUBLISHER_PRIVATE_KEY",

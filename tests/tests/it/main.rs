@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 //! One integration test binary for the whole workspace (one link, shared build): real
 //! nats-server, S3 server and anvil processes on 127.0.0.1, started per test and stopped
 //! by PID when the test ends.
