@@ -277,6 +277,14 @@ impl Agent {
             tracker.wait().await;
         }
         watcher.abort();
+        // Acks and naks are buffered by the client; the last ones (the hand-backs above)
+        // must reach the server before the process may exit, or they wait out AckWait.
+        if tokio::time::timeout(Duration::from_secs(5), client.flush())
+            .await
+            .is_err()
+        {
+            warn!(agent = %inner.cfg.id, "could not flush the last acks to the server");
+        }
         info!(agent = %inner.cfg.id, proved = inner.stats.get(|s| &s.proved), "prover agent stopped");
         inner.stats.clone()
     }
