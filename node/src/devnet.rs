@@ -16,6 +16,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::info;
 
+/// Prints a line to stdout, ignoring a closed stdout (`provemesh devnet | head` must not
+/// turn into a panic; the devnet keeps running and stops cleanly on Ctrl-C).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct DevnetCommand {
     /// Prover agents to run (default: one per core).
@@ -52,29 +61,29 @@ impl DevnetCommand {
                 .unwrap_or(2)
         });
 
-        println!("provemesh devnet: starting servers (tools from .tools/, see scripts/bootstrap)");
+        say!("provemesh devnet: starting servers (tools from .tools/, see scripts/bootstrap)");
         // Started on this (the main) thread on purpose: the servers are tied to the thread
         // that spawns them and die with it, so even a killed devnet leaves none behind.
         let nats = NatsServer::start().context("starting nats-server")?;
         let s3 = S3Server::start("provemesh").context("starting the S3 server")?;
         let anvil = Anvil::start(31337).context("starting anvil")?;
         let env_file = write_env_file(&nats, &s3)?;
-        println!(
+        say!(
             "  NATS JetStream   {}  (monitoring http://127.0.0.1:{}/jsz)",
             nats.url(),
             nats.monitor_port
         );
-        println!("  proof store      s3://{} at {}", s3.bucket, s3.endpoint());
-        println!(
+        say!("  proof store      s3://{} at {}", s3.bucket, s3.endpoint());
+        say!(
             "  L1 (anvil)       {}  chain id {}  (rollup contracts: not in this build yet)",
             anvil.url(),
             anvil.chain_id
         );
-        println!(
+        say!(
             "  agent settings   {}  (source it to attach more agents: provemesh-agent)",
             env_file.display()
         );
-        println!(
+        say!(
             "  inspect the mesh PROVER_BROKER_HOST={} provemesh jobs",
             nats.url()
         );
@@ -120,7 +129,7 @@ impl DevnetCommand {
             )?;
             agent_tasks.push(tokio::spawn(agent.run(shutdown.clone())));
         }
-        println!(
+        say!(
             "  prover agents    {agents} (simulated proofs, ~{:?} each)\n",
             self.proof_delay
         );
@@ -136,7 +145,7 @@ impl DevnetCommand {
                 _ = shutdown.cancelled() => break,
                 r = synthetic::prove_epoch(&broker, &mut results, EpochNumber(epoch), shape) => r?,
             };
-            println!(
+            say!(
                 "epoch {:>3} proven: {} jobs ({} blocks × {} txs) in {:.2}s, root proof {} verified",
                 proved.epoch,
                 proved.jobs,
@@ -148,7 +157,7 @@ impl DevnetCommand {
             epoch += 1;
         }
         if self.stay && !shutdown.is_cancelled() {
-            println!("\nall epochs proven; servers stay up until Ctrl-C");
+            say!("\nall epochs proven; servers stay up until Ctrl-C");
             shutdown.cancelled().await;
         }
         shutdown.cancel();
@@ -159,7 +168,7 @@ impl DevnetCommand {
         drop(results);
         info!("stopping servers");
         drop((anvil, s3, nats));
-        println!("devnet stopped");
+        say!("devnet stopped");
         Ok(())
     }
 }

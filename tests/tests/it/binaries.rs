@@ -202,8 +202,8 @@ impl Drop for Guard {
     }
 }
 
-#[test]
-fn devnet_killed_outright_leaves_no_server_behind() {
+/// Starts `provemesh devnet` until its first epoch is proven; returns it and its servers' ports.
+fn devnet_until_first_epoch() -> (std::process::Child, Vec<u16>) {
     use std::io::{BufRead, BufReader};
     let mut child = provemesh(
         &["devnet", "--epochs", "0", "--agents", "2"],
@@ -213,8 +213,6 @@ fn devnet_killed_outright_leaves_no_server_behind() {
     .stderr(Stdio::null())
     .spawn()
     .expect("devnet");
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let _guard = scopeguard(pid);
     let mut ports = Vec::new();
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -237,8 +235,12 @@ fn devnet_killed_outright_leaves_no_server_behind() {
         ports.len() >= 3,
         "banner printed the servers' ports: {ports:?}"
     );
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
-    let _ = child.wait();
+    // Keep draining its output, as a terminal would.
+    std::thread::spawn(move || for _ in lines {});
+    (child, ports)
+}
+
+fn assert_ports_close(ports: &[u16]) {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while ports
         .iter()
@@ -246,8 +248,29 @@ fn devnet_killed_outright_leaves_no_server_behind() {
     {
         assert!(
             std::time::Instant::now() < deadline,
-            "a server outlived its SIGKILLed devnet: ports {ports:?}"
+            "a server outlived its devnet: ports {ports:?}"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn devnet_stops_cleanly_on_ctrl_c() {
+    let (mut child, ports) = devnet_until_first_epoch();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _guard = scopeguard(pid);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "Ctrl-C is a clean stop: {status:?}");
+    assert_ports_close(&ports);
+}
+
+#[test]
+fn devnet_killed_outright_leaves_no_server_behind() {
+    let (mut child, ports) = devnet_until_first_epoch();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _guard = scopeguard(pid);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    let _ = child.wait();
+    assert_ports_close(&ports);
 }

@@ -292,3 +292,71 @@ async fn poison_jobs_fail_once_with_their_reason_and_others_pass() {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_nearer_the_root_are_served_first() {
+    within(Duration::from_secs(60), async {
+        let nats = NatsServer::start().expect("nats");
+        let b = broker(
+            topology(&nats.url(), Default::default()).await,
+            ProofStore::in_memory(),
+        );
+        let mut results = b.results("node", None).await.unwrap();
+        // A backlog of base rollups, enqueued first; then one job of each higher type.
+        let bases: Vec<_> = (0..30)
+            .map(|n| job(1, ProofType::PrivateBaseRollup, n))
+            .collect();
+        b.enqueue_many(bases).await.unwrap();
+        let higher = [
+            ProofType::MergeRollup,
+            ProofType::BlockRootRollup,
+            ProofType::RootRollup,
+        ];
+        let tops: Vec<_> = higher
+            .iter()
+            .enumerate()
+            .map(|(i, t)| job(1, *t, 100 + i as u64))
+            .collect();
+        b.enqueue_many(tops).await.unwrap();
+        // One agent, one slot: the order it proves in is the mesh's priority order.
+        let agent = InProcessAgent::start(
+            &nats.url(),
+            AgentConfig::new("a", &[], 1),
+            ProofStore::in_memory(),
+            sim(Duration::from_millis(20)),
+        )
+        .await;
+        let mut order = Vec::new();
+        while order.len() < 33 {
+            let r = next_result(&mut results, Duration::from_secs(20))
+                .await
+                .expect("result");
+            order.push(r.proof_type);
+        }
+        agent.stop().await;
+        // The first base may already have been taken before the higher jobs were queued;
+        // after that, root, block root and merge come before every other base.
+        let first_three: Vec<_> = order
+            .iter()
+            .filter(|t| **t != ProofType::PrivateBaseRollup)
+            .copied()
+            .collect();
+        assert_eq!(
+            first_three,
+            vec![
+                ProofType::RootRollup,
+                ProofType::BlockRootRollup,
+                ProofType::MergeRollup
+            ]
+        );
+        let last_high = order
+            .iter()
+            .rposition(|t| *t != ProofType::PrivateBaseRollup)
+            .unwrap();
+        assert!(
+            last_high <= 3,
+            "critical-path jobs served before the base backlog: {order:?}"
+        );
+    })
+    .await
+}
