@@ -46,7 +46,6 @@ pub(crate) async fn run(
     inner.stats.bump(|s| &s.started);
     let attempt = msg.info().map(|i| i.delivered.max(1) as u32).unwrap_or(1);
     let msg = Arc::new(msg);
-    let _heartbeat = Heartbeat::start(msg.clone(), inner.ack_wait);
 
     let env = match decode(&msg, consumer_type) {
         Ok(env) => env,
@@ -94,12 +93,11 @@ async fn handle(inner: Arc<Inner>, msg: Arc<Message>, env: JobEnvelope, attempt:
     }
     // The in-flight status is for operators watching proofs that take a while; a job done
     // sooner than this never shows as in flight, which saves a write per short job.
-    let proving_status = {
+    let heartbeat = {
         let (inner, env) = (inner.clone(), env.clone());
-        AbortOnDrop(tokio::spawn(async move {
-            tokio::time::sleep(PROVING_STATUS_DELAY).await;
+        Heartbeat::start(msg.clone(), inner.ack_wait, async move {
             status(&inner, &env, JobState::Proving, attempt, None).await;
-        }))
+        })
     };
 
     let started = Instant::now();
@@ -110,7 +108,7 @@ async fn handle(inner: Arc<Inner>, msg: Arc<Message>, env: JobEnvelope, attempt:
     };
     // Stop a pending in-flight status before any final one (same connection, so any
     // already sent reaches the bucket first).
-    drop(proving_status);
+    drop(heartbeat);
     match outcome {
         Ok((proof, proved_now)) => {
             if proved_now {
@@ -418,27 +416,27 @@ async fn ack(msg: &Message, kind: AckKind) {
 /// How long a job runs before its in-flight ("proving") status is recorded.
 const PROVING_STATUS_DELAY: Duration = Duration::from_millis(200);
 
-/// Aborts the task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Sends `+WPI` every third of AckWait until dropped.
+/// Keeps a job alive while it runs: records its in-flight status once it has run
+/// [`PROVING_STATUS_DELAY`] (short jobs never show as in flight, which saves a write per
+/// job), and sends `+WPI` every third of AckWait. Stops when dropped.
 struct Heartbeat(tokio::task::JoinHandle<()>);
 
 impl Heartbeat {
-    fn start(msg: Arc<Message>, ack_wait: Duration) -> Self {
-        let every = (ack_wait / 3).max(Duration::from_millis(100));
+    fn start(
+        msg: Arc<Message>,
+        ack_wait: Duration,
+        in_flight: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        let every = (ack_wait / 3).max(PROVING_STATUS_DELAY);
         Heartbeat(tokio::spawn(async move {
+            tokio::time::sleep(PROVING_STATUS_DELAY).await;
+            in_flight.await;
+            tokio::time::sleep(every - PROVING_STATUS_DELAY).await;
             loop {
-                tokio::time::sleep(every).await;
                 if let Err(e) = msg.ack_with(AckKind::Progress).await {
                     debug!(error = %e, "in-progress ack failed");
                 }
+                tokio::time::sleep(every).await;
             }
         }))
     }

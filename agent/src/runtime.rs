@@ -49,7 +49,7 @@ pub enum AgentError {
 /// How long a full agent stays in the doorbell groups before leaving them.
 const FULL_LINGER: Duration = Duration::from_millis(50);
 /// How many times a doorbell is passed on by full agents before it is dropped.
-const MAX_RING_HOPS: u8 = 3;
+const MAX_RING_HOPS: u8 = 1;
 
 /// Longest wait for the answer to a non-waiting pull.
 const PULL_TIMEOUT: Duration = Duration::from_secs(5);

@@ -14,6 +14,9 @@ use provemesh_agent::launch::{self, AgentCommand};
 use provemesh_common::config::LogArgs;
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "provemesh",
