@@ -202,8 +202,9 @@ impl Drop for Guard {
     }
 }
 
-/// Starts `provemesh devnet` until its first epoch is proven; returns it and its servers' ports.
-fn devnet_until_first_epoch() -> (std::process::Child, Vec<u16>) {
+/// Starts `provemesh devnet` until its first epoch is proven; returns it, its servers'
+/// ports and the path of its agent settings file.
+fn devnet_until_first_epoch() -> (std::process::Child, Vec<u16>, std::path::PathBuf) {
     use std::io::{BufRead, BufReader};
     let mut child = provemesh(
         &["devnet", "--epochs", "0", "--agents", "2"],
@@ -214,6 +215,7 @@ fn devnet_until_first_epoch() -> (std::process::Child, Vec<u16>) {
     .spawn()
     .expect("devnet");
     let mut ports = Vec::new();
+    let mut env_file = None;
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     for line in lines.by_ref() {
@@ -227,6 +229,12 @@ fn devnet_until_first_epoch() -> (std::process::Child, Vec<u16>) {
                     .unwrap(),
             );
         }
+        if line.contains("agent settings") {
+            env_file = line
+                .split_whitespace()
+                .find(|w| w.ends_with(".env"))
+                .map(std::path::PathBuf::from);
+        }
         if line.contains("proven") || std::time::Instant::now() > deadline {
             break;
         }
@@ -235,9 +243,10 @@ fn devnet_until_first_epoch() -> (std::process::Child, Vec<u16>) {
         ports.len() >= 3,
         "banner printed the servers' ports: {ports:?}"
     );
+    let env_file = env_file.expect("banner names the agent settings file");
     // Keep draining its output, as a terminal would.
     std::thread::spawn(move || for _ in lines {});
-    (child, ports)
+    (child, ports, env_file)
 }
 
 fn assert_ports_close(ports: &[u16]) {
@@ -256,7 +265,72 @@ fn assert_ports_close(ports: &[u16]) {
 
 #[test]
 fn devnet_stops_cleanly_on_ctrl_c() {
-    let (mut child, ports) = devnet_until_first_epoch();
+    let (mut child, ports, env_file) = devnet_until_first_epoch();
+    // The settings for external agents: private, complete, and they work.
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(&env_file).expect("agent env file");
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o600,
+        "credentials file is private"
+    );
+    let vars: Vec<(String, String)> = std::fs::read_to_string(&env_file)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("export ")?
+                .split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect();
+    for k in [
+        "PROVER_BROKER_HOST",
+        "PROVER_PROOF_STORE",
+        "PROVER_PROOF_STORE_ENDPOINT",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ] {
+        assert!(
+            vars.iter().any(|(n, _)| n == k),
+            "{k} in {}",
+            env_file.display()
+        );
+    }
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut agent = Command::new(binary("provemesh-agent"))
+        .env_clear()
+        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("PROVER_AGENT_ID", "external")
+        .stdout(log.reopen().unwrap())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(log.path())
+        .unwrap_or_default()
+        .contains("prover agent started")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "external agent did not attach: {}",
+            std::fs::read_to_string(log.path()).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let secret = &vars
+        .iter()
+        .find(|(k, _)| k == "AWS_SECRET_ACCESS_KEY")
+        .unwrap()
+        .1;
+    assert!(
+        !std::fs::read_to_string(log.path())
+            .unwrap()
+            .contains(secret.as_str()),
+        "secret in agent log"
+    );
+    let _ = agent.kill();
+    let _ = agent.wait();
+
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let _guard = scopeguard(pid);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
@@ -267,7 +341,7 @@ fn devnet_stops_cleanly_on_ctrl_c() {
 
 #[test]
 fn devnet_killed_outright_leaves_no_server_behind() {
-    let (mut child, ports) = devnet_until_first_epoch();
+    let (mut child, ports, _) = devnet_until_first_epoch();
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let _guard = scopeguard(pid);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
