@@ -199,21 +199,16 @@ impl MeshBench {
             }
             Ok::<_, provemesh_broker::BrokerError>(())
         });
-        let mut seen = std::collections::HashSet::new();
-        while seen.len() < self.jobs {
-            let d = tokio::time::timeout(Duration::from_secs(60), results.next())
-                .await
-                .context("mesh throughput run stalled")?
-                .context("results ended")??;
-            seen.insert(d.result.id);
-            d.ack().await?;
-        }
+        await_results(
+            &mut results,
+            self.jobs,
+            Duration::from_secs(60),
+            "mesh throughput",
+        )
+        .await?;
         let elapsed = t0.elapsed();
         producer.await??;
-        stop.cancel();
-        for h in handles {
-            h.await?;
-        }
+        stop_agents(stop, handles).await?;
         Ok(self.jobs as f64 / elapsed.as_secs_f64())
     }
 
@@ -235,19 +230,14 @@ impl MeshBench {
             tick.tick().await;
             broker.enqueue(bench_job(epoch, i)).await?;
         }
-        let mut seen = std::collections::HashSet::new();
-        while seen.len() < self.latency_jobs {
-            let d = tokio::time::timeout(Duration::from_secs(30), results.next())
-                .await
-                .context("mesh latency run stalled")?
-                .context("results ended")??;
-            seen.insert(d.result.id);
-            d.ack().await?;
-        }
-        stop.cancel();
-        for h in handles {
-            h.await?;
-        }
+        await_results(
+            &mut results,
+            self.latency_jobs,
+            Duration::from_secs(30),
+            "mesh latency",
+        )
+        .await?;
+        stop_agents(stop, handles).await?;
         let mut samples: Vec<u64> = stats
             .iter()
             .flat_map(|s| s.dispatch_us.lock().map(|v| v.clone()).unwrap_or_default())
@@ -433,6 +423,37 @@ fn server_msgs(nats: &NatsServer) -> f64 {
         .and_then(|b| serde_json::from_str(&b).ok())
         .unwrap_or_default();
     v["in_msgs"].as_f64().unwrap_or(0.0) + v["out_msgs"].as_f64().unwrap_or(0.0)
+}
+
+/// Receives (and acks) results until `count` distinct jobs reported; fails if no result
+/// comes for `stall`.
+async fn await_results(
+    results: &mut provemesh_broker::Results,
+    count: usize,
+    stall: Duration,
+    run: &str,
+) -> anyhow::Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < count {
+        let d = tokio::time::timeout(stall, results.next())
+            .await
+            .with_context(|| format!("{run} run stalled"))?
+            .context("results ended")??;
+        seen.insert(d.result.id);
+        d.ack().await?;
+    }
+    Ok(())
+}
+
+async fn stop_agents(
+    stop: CancellationToken,
+    handles: Vec<tokio::task::JoinHandle<Arc<provemesh_agent::AgentStats>>>,
+) -> anyhow::Result<()> {
+    stop.cancel();
+    for h in handles {
+        h.await?;
+    }
+    Ok(())
 }
 
 async fn connect(url: &str) -> anyhow::Result<jetstream::Context> {

@@ -37,14 +37,13 @@ async fn wait_proving(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_killed_mid_proof_its_job_is_redelivered_and_proved_once() {
     within(Duration::from_secs(240), async {
-        let nats = NatsServer::start().expect("nats");
-        let dir = tempfile::tempdir().unwrap();
-        let store = StoreEnv::file(dir.path());
-        let broker = broker(
-            topology(&nats.url(), fast_topology()).await,
-            store.store.clone(),
-        );
-        let mut results = broker.results("node", None).await.unwrap();
+        let Mesh {
+            nats,
+            store,
+            broker,
+            mut results,
+            dir: _dir,
+        } = Mesh::start(fast_topology()).await;
 
         let mut slow = AgentProcess::start(
             &nats.url(),
@@ -80,16 +79,18 @@ async fn agent_killed_mid_proof_its_job_is_redelivered_and_proved_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_and_hands_the_unfinished_job_over_at_once() {
     within(Duration::from_secs(240), async {
-        let nats = NatsServer::start().expect("nats");
-        let dir = tempfile::tempdir().unwrap();
-        let store = StoreEnv::file(dir.path());
         // A long AckWait: the hand-over must not depend on it.
         let cfg = TopologyConfig {
             ack_wait: Duration::from_secs(60),
             ..Default::default()
         };
-        let broker = broker(topology(&nats.url(), cfg).await, store.store.clone());
-        let mut results = broker.results("node", None).await.unwrap();
+        let Mesh {
+            nats,
+            store,
+            broker,
+            mut results,
+            dir: _dir,
+        } = Mesh::start(cfg).await;
 
         let mut spot = AgentProcess::start(
             &nats.url(),
@@ -138,14 +139,13 @@ async fn sigterm_drains_and_hands_the_unfinished_job_over_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_an_epoch_purges_queue_stops_agents_and_silences_results() {
     within(Duration::from_secs(240), async {
-        let nats = NatsServer::start().expect("nats");
-        let dir = tempfile::tempdir().unwrap();
-        let store = StoreEnv::file(dir.path());
-        let broker = broker(
-            topology(&nats.url(), Default::default()).await,
-            store.store.clone(),
-        );
-        let mut results = broker.results("node", None).await.unwrap();
+        let Mesh {
+            nats,
+            store,
+            broker,
+            mut results,
+            dir: _dir,
+        } = Mesh::start(Default::default()).await;
 
         let agent = InProcessAgent::start(
             &nats.url(),

@@ -342,3 +342,38 @@ pub async fn within<F: std::future::Future>(limit: Duration, body: F) -> F::Outp
         Err(_) => panic!("test exceeded its time bound of {limit:?}"),
     }
 }
+
+/// What most mesh tests start from: one nats-server, a file proof store, the topology
+/// applied with `config`, a broker, and the node's results consumer.
+pub struct Mesh {
+    pub nats: provemesh_harness::NatsServer,
+    pub store: StoreEnv,
+    pub broker: Broker,
+    pub results: Results,
+    /// Holds the store's directory; keep it bound for the test's duration.
+    pub dir: tempfile::TempDir,
+}
+
+impl Mesh {
+    pub async fn start(config: TopologyConfig) -> Mesh {
+        let nats = provemesh_harness::NatsServer::start().expect("nats");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = StoreEnv::file(dir.path());
+        let broker = Broker::new(topology(&nats.url(), config).await, store.store.clone());
+        let results = broker
+            .results("node", None)
+            .await
+            .expect("results consumer");
+        Mesh {
+            nats,
+            store,
+            broker,
+            results,
+            dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.nats.url()
+    }
+}
