@@ -360,3 +360,129 @@ async fn jobs_nearer_the_root_are_served_first() {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_inputs_go_through_the_store_and_jobs_are_legible_to_nats_tools() {
+    within(Duration::from_secs(60), async {
+        let nats = NatsServer::start().expect("nats");
+        let s3 = S3Server::start("proofs").expect("s3");
+        let store = StoreEnv::s3(&s3);
+        let b = broker(
+            topology(&nats.url(), Default::default()).await,
+            store.store.clone(),
+        );
+        let mut results = b.results("node", None).await.unwrap();
+
+        // 200 KiB of inputs: far above what rides inline in an envelope.
+        let mut inputs = provemesh_common::circuit::SimulatedCircuitInputs::decode(
+            &job(4, ProofType::PublicBaseRollup, 1).inputs,
+        )
+        .unwrap();
+        inputs.payload = bytes::Bytes::from(vec![7u8; 200 * 1024]);
+        let big = provemesh_broker::NewJob {
+            epoch: provemesh_common::EpochNumber(4),
+            proof_type: ProofType::PublicBaseRollup,
+            inputs: inputs.encode().unwrap().into(),
+            deadline_ms: None,
+        };
+        b.enqueue(big.clone()).await.unwrap();
+        let key = ProofStore::input_key(big.epoch, &big.id());
+        assert!(
+            store.store.exists(&key).await.unwrap(),
+            "inputs uploaded to {key}"
+        );
+
+        // What `nats stream get` would show: readable headers, a small payload.
+        let raw = b
+            .topology()
+            .jobs
+            .direct_get_last_for_subject("prove.job.4.public_base_rollup")
+            .await
+            .unwrap();
+        let h = |n: &str| raw.headers.get(n).map(|v| v.to_string());
+        assert_eq!(h("Prove-Type").as_deref(), Some("public_base_rollup"));
+        assert_eq!(h("Prove-Epoch").as_deref(), Some("4"));
+        assert_eq!(h("Prove-Job-Id"), Some(big.id().to_hex()));
+        assert_eq!(h("Nats-Msg-Id"), Some(big.id().to_hex()));
+        assert!(
+            raw.payload.len() < 1024,
+            "envelope stays small: {} bytes",
+            raw.payload.len()
+        );
+
+        let agent = InProcessAgent::start(
+            &nats.url(),
+            AgentConfig::new("a", &[], 1),
+            store.store.clone(),
+            sim(Duration::ZERO),
+        )
+        .await;
+        let got = collect(&mut results, 1, Duration::from_secs(20)).await;
+        let r = &got[&big.id()][0];
+        assert!(matches!(r.outcome, JobOutcome::Proved(_)), "{r:?}");
+        agent.stop().await;
+
+        // Inputs that no longer match their recorded hash are refused, not proved.
+        let mut tampered = inputs.clone();
+        tampered.payload = bytes::Bytes::from(vec![8u8; 200 * 1024]);
+        let job2 = provemesh_broker::NewJob {
+            inputs: tampered.encode().unwrap().into(),
+            ..big.clone()
+        };
+        b.enqueue(job2.clone()).await.unwrap();
+        let key2 = ProofStore::input_key(job2.epoch, &job2.id());
+        store
+            .store
+            .put(&key2, bytes::Bytes::from_static(b"substituted"))
+            .await
+            .unwrap();
+        let agent = InProcessAgent::start(
+            &nats.url(),
+            AgentConfig::new("b", &[], 1),
+            store.store.clone(),
+            sim(Duration::ZERO),
+        )
+        .await;
+        let got = collect(&mut results, 1, Duration::from_secs(20)).await;
+        match &got[&job2.id()][0].outcome {
+            JobOutcome::Failed { error, .. } => assert!(error.contains("corrupt"), "{error}"),
+            o => panic!("substituted inputs must not be proved: {o:?}"),
+        }
+        agent.stop().await;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incompatible_existing_stream_is_refused_with_a_clear_error() {
+    within(Duration::from_secs(30), async {
+        let nats = NatsServer::start().expect("nats");
+        let js = js(&nats.url()).await;
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: "PROVE_JOBS".into(),
+            subjects: vec!["prove.job.>".into()],
+            retention: async_nats::jetstream::stream::RetentionPolicy::Limits,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let err = provemesh_nats::Topology::apply(js.clone(), Default::default())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("PROVE_JOBS") && err.contains("retention") && err.contains("WorkQueue"),
+            "{err}"
+        );
+        // Applying twice over a compatible topology is a no-op.
+        let nats2 = NatsServer::start().expect("nats");
+        let js2 = crate::support::js(&nats2.url()).await;
+        provemesh_nats::Topology::apply(js2.clone(), Default::default())
+            .await
+            .unwrap();
+        provemesh_nats::Topology::apply(js2, Default::default())
+            .await
+            .expect("idempotent");
+    })
+    .await
+}
