@@ -20,7 +20,6 @@ use crate::backend::ProvingBackend;
 use crate::config::AgentConfig;
 use crate::job;
 use crate::pull::Puller;
-use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::AckKind;
 use futures::StreamExt;
 use provemesh_common::{EpochNumber, ProofType};
@@ -132,7 +131,6 @@ pub(crate) struct Inner {
 /// A prover agent bound to the mesh. See the crate documentation.
 pub struct Agent {
     inner: Arc<Inner>,
-    consumers: Vec<(ProofType, PullConsumer)>,
     pullers: Vec<(ProofType, Puller)>,
 }
 
@@ -179,7 +177,6 @@ impl Agent {
                 ack_wait,
                 max_deliver,
             }),
-            consumers,
         })
     }
 
@@ -203,7 +200,7 @@ impl Agent {
         let watcher = tokio::spawn(watch_cancellations(inner.clone(), shutdown.clone()));
         let tracker = TaskTracker::new();
         let slots = Arc::new(Semaphore::new(inner.cfg.concurrency));
-        let types: Vec<ProofType> = self.consumers.iter().map(|(t, _)| *t).collect();
+        let types: Vec<ProofType> = self.pullers.iter().map(|(t, _)| *t).collect();
         let client = inner.topo.js.client();
         let mut bell: Option<Doorbell> = None;
         let mut woken_by_ring = false;
