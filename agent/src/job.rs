@@ -1,11 +1,10 @@
 //! One job on an agent, from pull to acknowledgement.
 //!
 //! Order of effects: proof stored → result published → job acknowledged (the result is the
-//! record of how the job ended). A crash between any two leaves the job unacknowledged; its
-//! redelivery finds
-//! the proof in the store and re-publishes the same result, which the server drops as a
-//! duplicate (`Nats-Msg-Id` = `result.<job id>`). So nothing is lost and the node sees one
-//! result per job.
+//! record of how the job ended). A crash between any two leaves the job unacknowledged;
+//! its redelivery finds the proof in the store and re-publishes the same result, which the
+//! server drops as a duplicate (`Nats-Msg-Id` = `result.<job id>`). So nothing is lost and
+//! the node sees one result per job.
 //!
 //! While it runs, the job records an in-flight status (after 200 ms) and sends in-progress
 //! acks every third of AckWait, so a long proof is not redelivered; a killed agent stops
