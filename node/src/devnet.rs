@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Args;
 use provemesh_agent::{Agent, AgentConfig, SimulatedBackend, SimulatedConfig};
 use provemesh_broker::Broker;
-use provemesh_common::config::values;
+use provemesh_common::config::{values, ProofStoreArgs, Secret};
 use provemesh_common::EpochNumber;
 use provemesh_harness::{Anvil, NatsServer, S3Server};
 use provemesh_nats::{Topology, TopologyConfig};
@@ -23,6 +23,13 @@ macro_rules! say {
         use std::io::Write as _;
         let _ = writeln!(std::io::stdout().lock(), $($arg)*);
     }};
+}
+
+/// The devnet's proof store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DevnetStore {
+    File,
+    S3,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -47,6 +54,11 @@ pub struct DevnetCommand {
     #[arg(long, default_value = "50ms", value_parser = values::duration)]
     pub proof_delay: Duration,
 
+    /// Where proofs go: a local directory (`file`), or the local S3-compatible server
+    /// (`s3`; slower here: that server answers each request after a ~40 ms TCP stall).
+    #[arg(long, value_enum, default_value_t = DevnetStore::File)]
+    pub proof_store: DevnetStore,
+
     /// Keep the servers up after the last epoch, until Ctrl-C.
     #[arg(long)]
     pub stay: bool,
@@ -65,15 +77,33 @@ impl DevnetCommand {
         // Started on this (the main) thread on purpose: the servers are tied to the thread
         // that spawns them and die with it, so even a killed devnet leaves none behind.
         let nats = NatsServer::start().context("starting nats-server")?;
-        let s3 = S3Server::start("provemesh").context("starting the S3 server")?;
         let anvil = Anvil::start(31337).context("starting anvil")?;
-        let env_file = write_env_file(&nats, &s3)?;
+        let dir = std::env::temp_dir().join(format!("provemesh-devnet-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let (s3, store_args) = match self.proof_store {
+            DevnetStore::File => (
+                None,
+                store_args(format!("file://{}", dir.join("proofs").display()), None),
+            ),
+            DevnetStore::S3 => {
+                let s3 = S3Server::start("provemesh").context("starting the S3 server")?;
+                let args = store_args(s3.store_url(), Some(&s3));
+                (Some(s3), args)
+            }
+        };
+        let env_file = write_env_file(&dir, &nats, &store_args)?;
         say!(
             "  NATS JetStream   {}  (monitoring http://127.0.0.1:{}/jsz)",
             nats.url(),
             nats.monitor_port
         );
-        say!("  proof store      s3://{} at {}", s3.bucket, s3.endpoint());
+        match &s3 {
+            Some(s3) => say!("  proof store      s3://{} at {}", s3.bucket, s3.endpoint()),
+            None => say!(
+                "  proof store      {}",
+                store_args.url.as_deref().unwrap_or_default()
+            ),
+        }
         say!(
             "  L1 (anvil)       {}  chain id {}  (rollup contracts: not in this build yet)",
             anvil.url(),
@@ -94,15 +124,7 @@ impl DevnetCommand {
             TopologyConfig::default(),
         )
         .await?;
-        let store_cfg = provemesh_common::config::ProofStoreArgs {
-            url: Some(s3.store_url()),
-            endpoint: Some(s3.endpoint()),
-            region: "us-east-1".into(),
-            access_key_id: Some(provemesh_common::config::Secret::new(s3.access_key.clone())),
-            secret_access_key: Some(provemesh_common::config::Secret::new(s3.secret_key.clone())),
-        }
-        .validate()?;
-        let store = ProofStore::open(&store_cfg)?;
+        let store = ProofStore::open(&store_args.validate()?)?;
         let broker = Broker::new(topo, store.clone());
         let dead_letters = tokio::spawn(provemesh_broker::run_dead_letters(
             broker.clone(),
@@ -173,13 +195,26 @@ impl DevnetCommand {
     }
 }
 
+/// The proof-store settings of the devnet (also what an external agent is handed).
+fn store_args(url: String, s3: Option<&S3Server>) -> ProofStoreArgs {
+    ProofStoreArgs {
+        url: Some(url),
+        endpoint: s3.map(|s| s.endpoint()),
+        region: "us-east-1".into(),
+        access_key_id: s3.map(|s| Secret::new(s.access_key.clone())),
+        secret_access_key: s3.map(|s| Secret::new(s.secret_key.clone())),
+    }
+}
+
 /// Writes the variables an external agent needs to a private (0600) file, so credentials
 /// are handed over without being printed.
-fn write_env_file(nats: &NatsServer, s3: &S3Server) -> anyhow::Result<std::path::PathBuf> {
+fn write_env_file(
+    dir: &std::path::Path,
+    nats: &NatsServer,
+    store: &ProofStoreArgs,
+) -> anyhow::Result<std::path::PathBuf> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let dir = std::env::temp_dir().join(format!("provemesh-devnet-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
     let path = dir.join("agent.env");
     let mut f = std::fs::OpenOptions::new()
         .create(true)
@@ -188,9 +223,25 @@ fn write_env_file(nats: &NatsServer, s3: &S3Server) -> anyhow::Result<std::path:
         .mode(0o600)
         .open(&path)?;
     writeln!(f, "export PROVER_BROKER_HOST={}", nats.url())?;
-    writeln!(f, "export PROVER_PROOF_STORE={}", s3.store_url())?;
-    writeln!(f, "export PROVER_PROOF_STORE_ENDPOINT={}", s3.endpoint())?;
-    writeln!(f, "export AWS_ACCESS_KEY_ID={}", s3.access_key)?;
-    writeln!(f, "export AWS_SECRET_ACCESS_KEY={}", s3.secret_key)?;
+    let vars = [
+        ("PROVER_PROOF_STORE", store.url.clone()),
+        ("PROVER_PROOF_STORE_ENDPOINT", store.endpoint.clone()),
+        (
+            "AWS_ACCESS_KEY_ID",
+            store.access_key_id.as_ref().map(|k| k.expose().to_string()),
+        ),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            store
+                .secret_access_key
+                .as_ref()
+                .map(|k| k.expose().to_string()),
+        ),
+    ];
+    for (k, v) in vars {
+        if let Some(v) = v {
+            writeln!(f, "export {k}={v}")?;
+        }
+    }
     Ok(path)
 }

@@ -204,16 +204,14 @@ impl Drop for Guard {
 
 /// Starts `provemesh devnet` until its first epoch is proven; returns it, its servers'
 /// ports and the path of its agent settings file.
-fn devnet_until_first_epoch() -> (std::process::Child, Vec<u16>, std::path::PathBuf) {
+fn devnet_until_first_epoch(extra: &[&str]) -> (std::process::Child, Vec<u16>, std::path::PathBuf) {
     use std::io::{BufRead, BufReader};
-    let mut child = provemesh(
-        &["devnet", "--epochs", "0", "--agents", "2"],
-        &[("LOG_LEVEL", "warn".into())],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("devnet");
+    let args = [&["devnet", "--epochs", "0", "--agents", "2"][..], extra].concat();
+    let mut child = provemesh(&args, &[("LOG_LEVEL", "warn".into())])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("devnet");
     let mut ports = Vec::new();
     let mut env_file = None;
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
@@ -265,7 +263,7 @@ fn assert_ports_close(ports: &[u16]) {
 
 #[test]
 fn devnet_stops_cleanly_on_ctrl_c() {
-    let (mut child, ports, env_file) = devnet_until_first_epoch();
+    let (mut child, ports, env_file) = devnet_until_first_epoch(&["--proof-store", "s3"]);
     // The settings for external agents: private, complete, and they work.
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(&env_file).expect("agent env file");
@@ -341,7 +339,7 @@ fn devnet_stops_cleanly_on_ctrl_c() {
 
 #[test]
 fn devnet_killed_outright_leaves_no_server_behind() {
-    let (mut child, ports, _) = devnet_until_first_epoch();
+    let (mut child, ports, _) = devnet_until_first_epoch(&[]);
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let _guard = scopeguard(pid);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
