@@ -16,6 +16,10 @@ pub struct Anvil {
 impl Anvil {
     /// Starts anvil with `chain_id`, instant mining.
     pub fn start(chain_id: u64) -> Result<Self, HarnessError> {
+        crate::with_port_retries(|| Self::try_start(chain_id))
+    }
+
+    fn try_start(chain_id: u64) -> Result<Self, HarnessError> {
         let dir = tempfile::Builder::new()
             .prefix("provemesh-anvil-")
             .tempdir()?;

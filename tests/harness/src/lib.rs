@@ -43,6 +43,20 @@ pub enum HarnessError {
     Io(#[from] std::io::Error),
 }
 
+/// Starts a server, again on fresh ports when a start fails its readiness check: another
+/// process may take a port between [`free_port`] choosing it and the server binding it.
+pub(crate) fn with_port_retries<T>(
+    mut start: impl FnMut() -> Result<T, HarnessError>,
+) -> Result<T, HarnessError> {
+    let mut attempt = 1;
+    loop {
+        match start() {
+            Err(HarnessError::NotReady { .. }) if attempt < 3 => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
 /// The directory holding the bootstrapped tools: `$PROVEMESH_TOOLS_DIR`, else `.tools/` at
 /// the workspace root (found from this crate's location at build time, or the current
 /// directory's ancestors at run time).
@@ -75,5 +89,53 @@ pub fn tool(name: &str) -> Result<PathBuf, HarnessError> {
             tool: name.into(),
             path: p.display().to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn not_ready() -> HarnessError {
+        HarnessError::NotReady {
+            name: "x".into(),
+            secs: 1,
+            log: "l".into(),
+            tail: String::new(),
+        }
+    }
+
+    #[test]
+    fn port_retries_retry_readiness_failures_only_and_at_most_three_times() {
+        let mut calls = 0;
+        let r = with_port_retries(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(not_ready())
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(r.unwrap(), 3);
+
+        let mut calls = 0;
+        let r: Result<(), _> = with_port_retries(|| {
+            calls += 1;
+            Err(not_ready())
+        });
+        assert!(matches!(r, Err(HarnessError::NotReady { .. })) && calls == 3);
+
+        let mut calls = 0;
+        let r: Result<(), _> = with_port_retries(|| {
+            calls += 1;
+            Err(HarnessError::ToolMissing {
+                tool: "t".into(),
+                path: "p".into(),
+            })
+        });
+        assert!(
+            matches!(r, Err(HarnessError::ToolMissing { .. })) && calls == 1,
+            "not retried"
+        );
     }
 }

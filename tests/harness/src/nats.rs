@@ -42,6 +42,10 @@ impl NatsServer {
     }
 
     pub fn start_with(opts: NatsOptions) -> Result<Self, HarnessError> {
+        crate::with_port_retries(|| Self::try_start_with(&opts))
+    }
+
+    fn try_start_with(opts: &NatsOptions) -> Result<Self, HarnessError> {
         let dir = tempfile::Builder::new()
             .prefix("provemesh-nats-")
             .tempdir()?;
@@ -165,6 +169,10 @@ impl NatsCluster {
     }
 
     pub fn start_with(n: usize, opts: NatsOptions) -> Result<Self, HarnessError> {
+        crate::with_port_retries(|| Self::try_start_with(n, &opts))
+    }
+
+    fn try_start_with(n: usize, opts: &NatsOptions) -> Result<Self, HarnessError> {
         let dir = tempfile::Builder::new()
             .prefix("provemesh-nats-cluster-")
             .tempdir()?;

@@ -20,6 +20,10 @@ pub struct S3Server {
 impl S3Server {
     /// Starts a server with a fresh, empty `bucket`.
     pub fn start(bucket: &str) -> Result<Self, HarnessError> {
+        crate::with_port_retries(|| Self::try_start(bucket))
+    }
+
+    fn try_start(bucket: &str) -> Result<Self, HarnessError> {
         let dir = tempfile::Builder::new().prefix("provemesh-s3-").tempdir()?;
         let root = dir.path().join("data");
         // s3s-fs maps a bucket to a directory under its root.
