@@ -19,7 +19,9 @@ pub struct ResultDelivery {
 }
 
 impl ResultDelivery {
-    /// Marks the result as processed by this consumer.
+    /// Marks the result as processed by this consumer. The ack is sent without waiting for
+    /// the server: if the process dies right after, a result may be delivered again to its
+    /// successor, so consumers de-duplicate by job id.
     pub async fn ack(&self) -> Result<(), BrokerError> {
         self.msg.ack().await.map_err(|e| BrokerError::Nats {
             op: format!("ack result of job {}", self.result.id),

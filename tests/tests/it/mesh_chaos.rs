@@ -246,17 +246,23 @@ async fn broker_restart_with_jobs_in_flight_loses_nothing_and_proves_nothing_twi
             store.store.clone(),
         );
         let mut r2 = b2.results("node", None).await.unwrap();
-        let second = collect(&mut r2, 150, Duration::from_secs(60)).await;
+        // The successor gets everything the first life did not acknowledge. A crash can
+        // also lose the last few acks still buffered in the dead connection, so a result
+        // may arrive twice across a crash (the node de-duplicates by job id) — but only a
+        // few, and every job's result arrives.
         let mut all = first.clone();
-        for (id, rs) in &second {
-            assert!(
-                !first.contains_key(id),
-                "acknowledged result delivered again"
-            );
-            all.insert(*id, rs.clone());
-        }
+        collect_into(&mut r2, &mut all, 200, Duration::from_secs(60)).await;
         assert_eq!(all.len(), 200, "every result received across the restart");
-        assert!(all.values().all(|r| r.len() == 1));
+        let again = all.values().filter(|r| r.len() > 1).count();
+        assert!(
+            again <= 10,
+            "{again} results delivered again: more than acks in flight at the crash"
+        );
+        let stored = stored_results(b2.topology(), 9).await;
+        assert!(
+            stored.len() == 200 && stored.values().all(|n| *n == 1),
+            "one stored result per job"
+        );
         let s = agent.stop().await;
         assert_eq!(s.get(|s| &s.proved), 200, "nothing proved twice");
     })
