@@ -41,17 +41,32 @@ async fn round_trip(url: &str, replicas: usize) {
         .await
         .unwrap();
     let mut got = Vec::new();
-    let mut msgs = c
-        .fetch()
-        .max_messages(10)
-        .expires(Duration::from_secs(2))
-        .messages()
-        .await
-        .unwrap();
-    while let Some(m) = msgs.next().await {
-        let m = m.unwrap();
-        got.push(String::from_utf8(m.payload.to_vec()).unwrap());
-        m.ack().await.unwrap();
+    // A fresh replicated consumer elects its leader first; until then pulls are answered
+    // "no responders". Pull until all ten arrived, within a bound.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while got.len() < 10 && std::time::Instant::now() < deadline {
+        let Ok(mut msgs) = c
+            .fetch()
+            .max_messages(10)
+            .expires(Duration::from_secs(2))
+            .messages()
+            .await
+        else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        while let Some(m) = msgs.next().await {
+            match m {
+                Ok(m) => {
+                    got.push(String::from_utf8(m.payload.to_vec()).unwrap());
+                    m.ack().await.unwrap();
+                }
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    break;
+                }
+            }
+        }
     }
     assert_eq!(got, (0..10).map(|i| format!("m{i}")).collect::<Vec<_>>());
     let mut s = s;
