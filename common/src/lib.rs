@@ -8,10 +8,12 @@
 pub mod circuit;
 pub mod codec;
 pub mod config;
+pub mod hash;
 pub mod ids;
 pub mod job;
 pub mod proof_type;
 pub mod telemetry;
+pub mod tx;
 
 pub use ids::{AgentId, EpochNumber, JobId};
 pub use job::{
