@@ -53,7 +53,7 @@ pub async fn run(
     let client = provemesh_nats::connect(&agent.nats, &format!("provemesh-agent {id}"))
         .await
         .with_context(|| format!("agent {id}"))?;
-    let js = async_nats::jetstream::new(client);
+    let js = provemesh_nats::jetstream(client, &agent.nats);
     let store = ProofStore::open(&agent.store).with_context(|| format!("agent {id}"))?;
 
     // The node creates the topology; an agent started first waits for it.

@@ -21,6 +21,15 @@ pub enum ConnectError {
     },
 }
 
+/// The JetStream context of the mesh over `client`: the local domain, or the one
+/// `NATS_JS_DOMAIN` names.
+pub fn jetstream(client: Client, args: &NatsArgs) -> async_nats::jetstream::Context {
+    match &args.nats_js_domain {
+        Some(domain) => async_nats::jetstream::with_domain(client, domain),
+        None => async_nats::jetstream::new(client),
+    }
+}
+
 /// Connects as `name` (shown in the server's connection list) to the servers in `args`,
 /// with the credentials it names. The client reconnects forever after the first success;
 /// the first connection attempt fails fast with a clear error.

@@ -14,5 +14,5 @@ pub mod messages;
 pub mod subjects;
 pub mod topology;
 
-pub use connect::{connect, ConnectError};
+pub use connect::{connect, jetstream, ConnectError};
 pub use topology::{Topology, TopologyConfig, TopologyError};

@@ -47,6 +47,8 @@ pub struct TopologyConfig {
     pub status_history: i64,
     /// Most pull requests a job consumer holds at once (one per waiting agent slot).
     pub max_waiting: i64,
+    /// The cluster (region of a supercluster) the streams and buckets are placed in.
+    pub placement_cluster: Option<String>,
 }
 
 impl Default for TopologyConfig {
@@ -61,6 +63,7 @@ impl Default for TopologyConfig {
             status_ttl: Duration::from_secs(24 * 3600),
             status_history: 32,
             max_waiting: 4096,
+            placement_cluster: None,
         }
     }
 }
@@ -72,6 +75,7 @@ impl From<&provemesh_common::config::MeshArgs> for TopologyConfig {
             ack_wait: a.ack_wait,
             max_deliver: a.max_deliver as i64,
             duplicate_window: a.duplicate_window,
+            placement_cluster: a.placement_cluster.clone(),
             ..Default::default()
         }
     }
@@ -119,6 +123,13 @@ pub struct Topology {
 impl Topology {
     /// Creates or updates every stream, consumer and bucket.
     pub async fn apply(js: Context, config: TopologyConfig) -> Result<Topology, TopologyError> {
+        let placement = config
+            .placement_cluster
+            .as_ref()
+            .map(|cluster| stream::Placement {
+                cluster: Some(cluster.clone()),
+                ..Default::default()
+            });
         let storage = if config.memory_storage {
             StorageType::Memory
         } else {
@@ -133,6 +144,7 @@ impl Topology {
                 retention: RetentionPolicy::WorkQueue,
                 storage,
                 num_replicas: config.replicas,
+                placement: placement.clone(),
                 duplicate_window: config.duplicate_window,
                 discard: DiscardPolicy::New,
                 allow_direct: true,
@@ -149,6 +161,7 @@ impl Topology {
                 retention: RetentionPolicy::Limits,
                 storage,
                 num_replicas: config.replicas,
+                placement: placement.clone(),
                 duplicate_window: config.duplicate_window,
                 max_age: config.results_max_age,
                 allow_direct: true,
@@ -165,6 +178,7 @@ impl Topology {
                 retention: RetentionPolicy::WorkQueue,
                 storage,
                 num_replicas: config.replicas,
+                placement: placement.clone(),
                 max_age: config.results_max_age,
                 ..Default::default()
             },
@@ -196,6 +210,7 @@ impl Topology {
                 max_age: config.status_ttl,
                 storage,
                 num_replicas: config.replicas,
+                placement: placement.clone(),
                 ..Default::default()
             },
         )
@@ -209,6 +224,7 @@ impl Topology {
                 max_age: config.results_max_age,
                 storage,
                 num_replicas: config.replicas,
+                placement: placement.clone(),
                 ..Default::default()
             },
         )
@@ -339,6 +355,16 @@ async fn ensure_stream(
                     reason: format!(
                         "exists with {:?} storage, this configuration needs {:?}; storage cannot change in place",
                         have.storage, want.storage
+                    ),
+                });
+            }
+            if want.placement.is_some() && have.placement != want.placement {
+                return Err(TopologyError::Incompatible {
+                    stream: name,
+                    reason: format!(
+                        "exists with placement {:?}, this configuration places it in {:?}; moving a stream between clusters is an operator's decision (move it with NATS tooling, or change PROVER_MESH_PLACEMENT_CLUSTER)",
+                        have.placement.as_ref().and_then(|p| p.cluster.as_deref()),
+                        want.placement.as_ref().and_then(|p| p.cluster.as_deref()),
                     ),
                 });
             }

@@ -2,7 +2,7 @@
 //! S3-compatible proof store, an L1 dev chain, the proof broker and N prover agents — then
 //! epochs proved through the mesh. Ctrl-C stops everything; every server is killed by PID.
 
-use crate::synthetic::{self, EpochShape};
+use provemesh_node::synthetic::{self, EpochShape};
 use anyhow::Context as _;
 use clap::Args;
 use provemesh_agent::{Agent, AgentConfig, SimulatedBackend, SimulatedConfig};

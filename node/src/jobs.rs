@@ -42,7 +42,7 @@ impl JobsCommand {
     pub async fn run(self) -> anyhow::Result<()> {
         self.nats.validate()?;
         let client = provemesh_nats::connect(&self.nats, "provemesh jobs").await?;
-        let topo = Topology::bind(async_nats::jetstream::new(client), TopologyConfig::default(), &[])
+        let topo = Topology::bind(provemesh_nats::jetstream(client, &self.nats), TopologyConfig::default(), &[])
             .await
             .context("the mesh has no provemesh topology yet (start the node or `provemesh start --prover-broker`)")?;
         let broker = Broker::new(topo, ProofStore::in_memory());

@@ -63,7 +63,7 @@ impl StartCommand {
         let mut tasks = tokio::task::JoinSet::new();
         if self.roles.prover_broker {
             let client = provemesh_nats::connect(&self.agent.nats, "provemesh broker").await?;
-            let js = async_nats::jetstream::new(client);
+            let js = provemesh_nats::jetstream(client, &self.agent.nats);
             let topo = Topology::apply(js, TopologyConfig::from(&self.mesh))
                 .await
                 .context("applying the mesh topology")?;

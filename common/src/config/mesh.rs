@@ -26,6 +26,12 @@ pub struct MeshArgs {
     #[arg(long = "mesh-duplicate-window", env = "PROVER_MESH_DUPLICATE_WINDOW", value_name = "PROVER_MESH_DUPLICATE_WINDOW",
           default_value = "2h", value_parser = values::duration)]
     pub duplicate_window: Duration,
+
+    /// In a supercluster, the cluster (region) the mesh's streams and buckets live in: the
+    /// node's home region. Unset: wherever the server that creates them puts them.
+    #[arg(long = "mesh-placement-cluster", env = "PROVER_MESH_PLACEMENT_CLUSTER",
+          value_name = "PROVER_MESH_PLACEMENT_CLUSTER", value_parser = values::nats_name)]
+    pub placement_cluster: Option<String>,
 }
 
 impl MeshArgs {

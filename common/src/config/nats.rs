@@ -34,6 +34,12 @@ pub struct NatsArgs {
         hide_env_values = true
     )]
     pub nats_password: Option<Secret>,
+
+    /// The JetStream domain that holds the mesh, when it is not the domain of the server
+    /// this component connects to: an agent on a leafnode reaching its hub's streams
+    /// (the hub's `jetstream { domain }`, see infra/nats/hub.conf).
+    #[arg(long, env = "NATS_JS_DOMAIN", value_name = "NATS_JS_DOMAIN", value_parser = super::values::nats_name)]
+    pub nats_js_domain: Option<String>,
 }
 
 impl NatsArgs {

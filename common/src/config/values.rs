@@ -107,6 +107,23 @@ mod tests {
 }
 
 /// A duration such as `250ms`, `30s`, `5m` or `1h` (a bare number is seconds).
+/// A NATS name (cluster, stream, consumer): printable, no whitespace, and none of the
+/// subject characters `.`, `*`, `>`.
+pub fn nats_name(raw: &str) -> Result<String, String> {
+    if raw.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if let Some(c) = raw
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '.' | '*' | '>'))
+    {
+        return Err(format!(
+            "{raw:?} is not a NATS name: {c:?} is not allowed (no whitespace, '.', '*' or '>')"
+        ));
+    }
+    Ok(raw.to_string())
+}
+
 pub fn duration(raw: &str) -> Result<std::time::Duration, String> {
     use std::time::Duration;
     let t = raw.trim();
@@ -138,6 +155,14 @@ pub fn duration(raw: &str) -> Result<std::time::Duration, String> {
 mod duration_tests {
     use super::duration;
     use std::time::Duration;
+
+    #[test]
+    fn nats_names() {
+        assert_eq!(nats_name("us-east").unwrap(), "us-east");
+        for bad in ["", "a.b", "a b", "x*", ">"] {
+            assert!(nats_name(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn parses_units() {

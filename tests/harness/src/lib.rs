@@ -8,12 +8,14 @@
 //! come from the repo-local `.tools/` that `scripts/bootstrap` fills.
 
 mod anvil;
+mod link;
 mod nats;
 pub mod process;
 mod s3;
 
 pub use anvil::Anvil;
-pub use nats::{NatsCluster, NatsOptions, NatsServer};
+pub use link::LinkProxy;
+pub use nats::{NatsCluster, NatsOptions, NatsServer, Supercluster, HUB_DOMAIN};
 pub use process::{free_port, ServerProcess};
 pub use s3::S3Server;
 

@@ -9,5 +9,6 @@ mod dead_letters;
 mod harness;
 mod mesh_basics;
 mod mesh_chaos;
+mod regions;
 mod security;
 mod support;
