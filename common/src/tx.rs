@@ -199,8 +199,16 @@ impl Tx {
         let limits = [
             ("note hashes", o.note_hashes.len(), MAX_NOTE_HASHES_PER_TX),
             ("nullifiers", o.nullifiers.len(), MAX_NULLIFIERS_PER_TX),
-            ("public data writes", o.public_data_writes.len(), MAX_PUBLIC_DATA_WRITES_PER_TX),
-            ("L2→L1 messages", o.l2_to_l1_messages.len(), MAX_L2_TO_L1_MSGS_PER_TX),
+            (
+                "public data writes",
+                o.public_data_writes.len(),
+                MAX_PUBLIC_DATA_WRITES_PER_TX,
+            ),
+            (
+                "L2→L1 messages",
+                o.l2_to_l1_messages.len(),
+                MAX_L2_TO_L1_MSGS_PER_TX,
+            ),
         ];
         for (what, count, max) in limits {
             if count > max {
@@ -208,10 +216,16 @@ impl Tx {
             }
         }
         if let Some(index) = o.note_hashes.iter().position(|n| n.is_zero()) {
-            return Err(TxFormatError::ZeroValue { what: "note hash", index });
+            return Err(TxFormatError::ZeroValue {
+                what: "note hash",
+                index,
+            });
         }
         if let Some(index) = o.nullifiers.iter().position(|n| n.is_zero()) {
-            return Err(TxFormatError::ZeroValue { what: "nullifier", index });
+            return Err(TxFormatError::ZeroValue {
+                what: "nullifier",
+                index,
+            });
         }
         for (second, n) in o.nullifiers.iter().enumerate() {
             if let Some(first) = o.nullifiers[..second].iter().position(|m| m == n) {
@@ -226,7 +240,10 @@ impl Tx {
             if let Some(first) = o.public_data_writes[..index].iter().position(|v| {
                 v.contract_address == w.contract_address && v.storage_slot == w.storage_slot
             }) {
-                return Err(TxFormatError::DuplicateSlot { first, second: index });
+                return Err(TxFormatError::DuplicateSlot {
+                    first,
+                    second: index,
+                });
             }
         }
         Ok(())
@@ -269,7 +286,12 @@ pub enum ClientProofError {
 impl SimulatedClientProof {
     /// The simulated proof of `outputs` (whose first nullifier is the tx hash).
     pub fn create(outputs: &TxPublicOutputs) -> ClientProof {
-        let tx = outputs.nullifiers.first().copied().unwrap_or(Fr::ZERO).to_be_bytes();
+        let tx = outputs
+            .nullifiers
+            .first()
+            .copied()
+            .unwrap_or(Fr::ZERO)
+            .to_be_bytes();
         let digest = outputs.digest();
         let mut p = Vec::with_capacity(SIM_CLIENT_PROOF_LEN);
         p.extend_from_slice(SIM_CLIENT_PROOF_MAGIC);
@@ -290,7 +312,12 @@ impl SimulatedClientProof {
             a
         };
         let (tx, digest, tag) = (part(0), part(1), part(2));
-        let expected = outputs.nullifiers.first().copied().unwrap_or(Fr::ZERO).to_be_bytes();
+        let expected = outputs
+            .nullifiers
+            .first()
+            .copied()
+            .unwrap_or(Fr::ZERO)
+            .to_be_bytes();
         if tx != expected {
             return Err(ClientProofError::WrongTx {
                 expected: hex::encode(expected),
@@ -337,7 +364,10 @@ mod tests {
     #[test]
     fn codec_round_trip_is_canonical() {
         let o = outputs();
-        let tx = Tx { proof: SimulatedClientProof::create(&o), outputs: o };
+        let tx = Tx {
+            proof: SimulatedClientProof::create(&o),
+            outputs: o,
+        };
         let enc = tx.encode().unwrap();
         let back = Tx::decode(&enc).unwrap();
         assert_eq!(back, tx);
@@ -370,7 +400,10 @@ mod tests {
         ));
         let mut t = p.to_vec();
         t[8 + 32 + 3] ^= 1;
-        assert_eq!(SimulatedClientProof::verify(&t, &o), Err(ClientProofError::Tampered));
+        assert_eq!(
+            SimulatedClientProof::verify(&t, &o),
+            Err(ClientProofError::Tampered)
+        );
         assert_eq!(
             SimulatedClientProof::verify(&p[..10], &o),
             Err(ClientProofError::Malformed(10))
@@ -379,7 +412,10 @@ mod tests {
 
     #[test]
     fn format_rules() {
-        let ok = |o: TxPublicOutputs| Tx { proof: SimulatedClientProof::create(&o), outputs: o };
+        let ok = |o: TxPublicOutputs| Tx {
+            proof: SimulatedClientProof::create(&o),
+            outputs: o,
+        };
         assert_eq!(ok(outputs()).check_format(), Ok(()));
         let mut o = outputs();
         o.nullifiers.clear();
@@ -388,11 +424,17 @@ mod tests {
         o.nullifiers.push(Fr::from(1001u64));
         assert_eq!(
             ok(o).check_format(),
-            Err(TxFormatError::DuplicateNullifier { first: 0, second: 2 })
+            Err(TxFormatError::DuplicateNullifier {
+                first: 0,
+                second: 2
+            })
         );
         let mut o = outputs();
         o.note_hashes = vec![Fr::from(1u64); MAX_NOTE_HASHES_PER_TX + 1];
-        assert!(matches!(ok(o).check_format(), Err(TxFormatError::TooMany { .. })));
+        assert!(matches!(
+            ok(o).check_format(),
+            Err(TxFormatError::TooMany { .. })
+        ));
         let mut o = outputs();
         o.public_data_writes[0].contract_address = Fr::from(FEE_JUICE_ADDRESS);
         assert_eq!(
@@ -401,6 +443,9 @@ mod tests {
         );
         let mut o = outputs();
         o.note_hashes.push(Fr::ZERO);
-        assert!(matches!(ok(o).check_format(), Err(TxFormatError::ZeroValue { .. })));
+        assert!(matches!(
+            ok(o).check_format(),
+            Err(TxFormatError::ZeroValue { .. })
+        ));
     }
 }

@@ -26,12 +26,15 @@ use tokio_util::sync::CancellationToken;
 pub enum BenchCommand {
     /// Throughput and dispatch latency of the job mesh vs a raw JetStream loop.
     Mesh(MeshBench),
+    /// World state insert throughput per tree and tx processor throughput.
+    State(crate::bench_state::StateBench),
 }
 
 impl BenchCommand {
     pub async fn run(self) -> anyhow::Result<()> {
         match self {
             BenchCommand::Mesh(m) => m.run().await,
+            BenchCommand::State(s) => s.run().await,
         }
     }
 }

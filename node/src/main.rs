@@ -4,6 +4,7 @@
 
 mod args;
 mod bench;
+mod bench_state;
 mod devnet;
 mod jobs;
 mod start;

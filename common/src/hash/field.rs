@@ -240,9 +240,11 @@ mod tests {
         assert_eq!("0x05".parse::<Fr>().unwrap(), Fr::from(5u64));
         assert_eq!("42".parse::<Fr>().unwrap(), Fr::from(42u64));
         assert_eq!("0".parse::<Fr>().unwrap(), Fr::ZERO);
-        assert!("21888242871839275222246405745257275088548364400416034343698204186575808495617"
-            .parse::<Fr>()
-            .is_err());
+        assert!(
+            "21888242871839275222246405745257275088548364400416034343698204186575808495617"
+                .parse::<Fr>()
+                .is_err()
+        );
         assert!("0xzz".parse::<Fr>().is_err());
     }
 

@@ -78,7 +78,12 @@ impl BlockHeader {
         let c = &self.content_commitment;
         let mut f = Vec::with_capacity(22);
         f.extend(self.last_archive.to_fields());
-        f.extend([Fr::from(c.num_txs), c.tx_effects_hash, c.in_hash, c.out_hash]);
+        f.extend([
+            Fr::from(c.num_txs),
+            c.tx_effects_hash,
+            c.in_hash,
+            c.out_hash,
+        ]);
         f.extend(s.l1_to_l2_message_tree.to_fields());
         f.extend(s.partial.note_hash_tree.to_fields());
         f.extend(s.partial.nullifier_tree.to_fields());
@@ -150,7 +155,10 @@ mod tests {
         let a = Fr::from(1u64);
         assert_eq!(sha256_merkle_root(&[a]), a);
         let three = sha256_merkle_root(&[a, Fr::ZERO, Fr::ZERO]);
-        assert_eq!(three, sha256_merkle_root(&[a, Fr::ZERO, Fr::ZERO, Fr::ZERO]));
+        assert_eq!(
+            three,
+            sha256_merkle_root(&[a, Fr::ZERO, Fr::ZERO, Fr::ZERO])
+        );
         assert_ne!(three, sha256_merkle_root(&[a, Fr::ZERO]));
     }
 }

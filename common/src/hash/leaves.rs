@@ -90,7 +90,11 @@ impl IndexedLeafPreimage for NullifierLeafPreimage {
         if *self == Self::default() {
             return Fr::ZERO;
         }
-        poseidon2_hash(&[self.nullifier, self.next_nullifier, Fr::from(self.next_index)])
+        poseidon2_hash(&[
+            self.nullifier,
+            self.next_nullifier,
+            Fr::from(self.next_index),
+        ])
     }
     fn prefill(i: u64, count: u64) -> Self {
         let last = i + 1 == count;
@@ -146,7 +150,12 @@ impl IndexedLeafPreimage for PublicDataLeafPreimage {
         if *self == Self::default() {
             return Fr::ZERO;
         }
-        poseidon2_hash(&[self.slot, self.value, self.next_slot, Fr::from(self.next_index)])
+        poseidon2_hash(&[
+            self.slot,
+            self.value,
+            self.next_slot,
+            Fr::from(self.next_index),
+        ])
     }
     fn prefill(i: u64, count: u64) -> Self {
         let last = i + 1 == count;
@@ -182,7 +191,10 @@ mod tests {
         let n = NullifierLeafPreimage::prefill(0, 2);
         assert_eq!(n.next_index, 1);
         assert_ne!(n.leaf_hash(), Fr::ZERO);
-        assert_eq!(NullifierLeafPreimage::prefill(1, 2).next_nullifier, Fr::ZERO);
+        assert_eq!(
+            NullifierLeafPreimage::prefill(1, 2).next_nullifier,
+            Fr::ZERO
+        );
     }
 
     #[test]
@@ -192,6 +204,9 @@ mod tests {
             public_data_leaf_slot(Fr::from(10u64), s),
             public_data_leaf_slot(Fr::from(11u64), s)
         );
-        assert_ne!(fee_juice_balance_slot(Fr::from(1u64)), fee_juice_balance_slot(Fr::from(2u64)));
+        assert_ne!(
+            fee_juice_balance_slot(Fr::from(1u64)),
+            fee_juice_balance_slot(Fr::from(2u64))
+        );
     }
 }

@@ -116,10 +116,16 @@ mod tests {
         let path = vec![
             Fr::ZERO,
             empty_subtree_root(1),
-            merkle_hash(merkle_hash(leaves[0], leaves[1]), merkle_hash(leaves[2], leaves[3])),
+            merkle_hash(
+                merkle_hash(leaves[0], leaves[1]),
+                merkle_hash(leaves[2], leaves[3]),
+            ),
         ];
         assert_eq!(root_from_sibling_path(leaves[4], 4, &path), root);
-        let w = MembershipWitness { leaf_index: 4, sibling_path: path };
+        let w = MembershipWitness {
+            leaf_index: 4,
+            sibling_path: path,
+        };
         assert_eq!(w.root_for(leaves[4]), root);
         assert_ne!(w.root_for(Fr::from(99u64)), root);
     }

@@ -22,9 +22,7 @@ type NoirField = GenericFieldElement<ark_bn254::Fr>;
 pub fn poseidon2_permutation(state: [Fr; 4]) -> [Fr; 4] {
     let input = state.map(|f| NoirField::from_repr(f.to_ark()));
     match bn254_blackbox_solver::poseidon2_permutation(&input) {
-        Ok(out) if out.len() == 4 => {
-            [0, 1, 2, 3].map(|i| Fr::from_ark(out[i].into_repr()))
-        }
+        Ok(out) if out.len() == 4 => [0, 1, 2, 3].map(|i| Fr::from_ark(out[i].into_repr())),
         // The solver only fails on a state that is not 4 elements long, which the array
         // type rules out; a changed solver would be caught by the vector tests.
         _ => unreachable_permutation(),
@@ -109,9 +107,16 @@ mod tests {
     fn blockwise_hash_equals_the_duplex_sponge() {
         let xs: Vec<Fr> = (1..=10u64).map(|i| Fr::from(i * 7919)).collect();
         for n in 0..=xs.len() {
-            assert_eq!(poseidon2_hash(&xs[..n]), sponge_reference(&xs[..n]), "n = {n}");
+            assert_eq!(
+                poseidon2_hash(&xs[..n]),
+                sponge_reference(&xs[..n]),
+                "n = {n}"
+            );
         }
-        assert_ne!(poseidon2_hash(&xs[..2]), poseidon2_hash(&[xs[0], xs[1], Fr::ZERO]));
+        assert_ne!(
+            poseidon2_hash(&xs[..2]),
+            poseidon2_hash(&[xs[0], xs[1], Fr::ZERO])
+        );
     }
 
     #[test]
