@@ -121,6 +121,7 @@ impl StateBench {
             f(&mut ws)?;
             let mut header = ws.tip_record().header;
             header.global_variables.block_number = ws.tip() + 1;
+            header.state = ws.state_reference()?;
             ws.commit_block(&header)?;
             rows.push((
                 name,

@@ -44,6 +44,8 @@ pub enum WorldStateError {
     BlockNotFound { block: u64, tip: u64 },
     #[error("cannot commit block {got}: the next block is {expected}")]
     WrongBlockNumber { expected: u64, got: u64 },
+    #[error("block {block}: the header's state does not match the world state's trees")]
+    HeaderStateMismatch { block: u64 },
     #[error("world state is corrupt: {0}")]
     Corrupt(String),
     #[error(transparent)]

@@ -57,19 +57,14 @@ pub struct BlockRecord {
     pub header: BlockHeader,
     /// The archive after this block's header was appended.
     pub archive: AppendOnlyTreeSnapshot,
+    /// Every tree's snapshot after this block, in [`TreeId::ALL`] order.
+    pub trees: [AppendOnlyTreeSnapshot; 5],
 }
 
 impl BlockRecord {
     /// The snapshot of `tree` after this block.
     pub fn snapshot(&self, tree: TreeId) -> AppendOnlyTreeSnapshot {
-        let s = &self.header.state;
-        match tree {
-            TreeId::NoteHash => s.partial.note_hash_tree,
-            TreeId::Nullifier => s.partial.nullifier_tree,
-            TreeId::PublicData => s.partial.public_data_tree,
-            TreeId::L1ToL2Message => s.l1_to_l2_message_tree,
-            TreeId::Archive => self.archive,
-        }
+        self.trees[tree as usize]
     }
 }
 

@@ -137,6 +137,7 @@ impl WorldState {
         let empty = BlockRecord {
             header: BlockHeader::default(),
             archive: AppendOnlyTreeSnapshot::default(),
+            trees: [AppendOnlyTreeSnapshot::default(); 5],
         };
         let mut ws = Self::load(db, config, 0, empty)?;
         ws.trees.nullifier.prefill(ws.config.nullifier_prefill)?;
@@ -229,15 +230,23 @@ impl WorldState {
                 got: number,
             });
         }
+        if header.state != self.state_reference()? {
+            return Err(WorldStateError::HeaderStateMismatch { block: number });
+        }
         self.write_block(number, header)
     }
 
     fn write_block(&mut self, number: u64, header: &BlockHeader) -> Result<()> {
         let started = std::time::Instant::now();
         let archive = self.trees.archive.snapshot()?;
+        let mut trees = [AppendOnlyTreeSnapshot::default(); 5];
+        for tree in TreeId::ALL {
+            trees[tree as usize] = self.tree_snapshot(tree)?;
+        }
         let record = BlockRecord {
             header: *header,
             archive,
+            trees,
         };
         let mut log = ChangeLog::default();
         let w = self.db.begin_write().ctx("begin block write")?;

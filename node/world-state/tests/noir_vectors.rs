@@ -1,16 +1,19 @@
 //! Poseidon2 and tree roots equal what the Noir program in `circuits/vectors` computes
 //! (vectors written by `scripts/noir-vectors`, checked in next to the program).
 
+use provemesh_common::hash::leaves::public_data_leaf_slot;
 use provemesh_common::hash::{
     empty_subtree_root, merkle_root, poseidon2_hash, poseidon2_permutation, Fr,
     IndexedLeafPreimage, NullifierLeafPreimage, PublicDataLeafPreimage,
 };
-use provemesh_common::hash::leaves::public_data_leaf_slot;
 use provemesh_world_state::{TreeHeights, WorldState, WorldStateConfig};
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../circuits/vectors/vectors.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../circuits/vectors/vectors.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).expect("vectors.json")).expect("json")
 }
 
@@ -30,10 +33,18 @@ fn poseidon2_permutation_and_sponge_match_noir() {
     assert_eq!(poseidon2_permutation(input).to_vec(), frs(&p["output"]));
     for case in v["poseidon2_hash"].as_array().unwrap() {
         let inputs = frs(&case["inputs"]);
-        assert_eq!(poseidon2_hash(&inputs), fr(&case["output"]), "{} inputs", inputs.len());
+        assert_eq!(
+            poseidon2_hash(&inputs),
+            fr(&case["output"]),
+            "{} inputs",
+            inputs.len()
+        );
     }
     let s = &v["public_data_leaf_slot"];
-    assert_eq!(public_data_leaf_slot(fr(&s["contract_address"]), fr(&s["storage_slot"])), fr(&s["output"]));
+    assert_eq!(
+        public_data_leaf_slot(fr(&s["contract_address"]), fr(&s["storage_slot"])),
+        fr(&s["output"])
+    );
 }
 
 #[test]
@@ -70,14 +81,27 @@ fn indexed_tree_roots_match_noir() {
     let n = &v["nullifier_tree"];
     let trees = ws.trees_mut();
     for k in frs(&n["inserted"]) {
-        trees.nullifier.sequential_insert(k, Fr::ZERO, false).unwrap();
+        trees
+            .nullifier
+            .sequential_insert(k, Fr::ZERO, false)
+            .unwrap();
     }
     let hashes: Vec<Fr> = (0..5)
-        .map(|i| trees.nullifier.leaf_preimage(i).unwrap().unwrap().leaf_hash())
+        .map(|i| {
+            trees
+                .nullifier
+                .leaf_preimage(i)
+                .unwrap()
+                .unwrap()
+                .leaf_hash()
+        })
         .collect();
     assert_eq!(hashes, frs(&n["leaf_hashes"]));
     let root3 = fr(&n["root"]);
-    assert_eq!(trees.nullifier.merkle().root().unwrap(), provemesh_common::hash::merkle_hash(root3, z3));
+    assert_eq!(
+        trees.nullifier.merkle().root().unwrap(),
+        provemesh_common::hash::merkle_hash(root3, z3)
+    );
     let _: Option<NullifierLeafPreimage> = trees.nullifier.leaf_preimage(0).unwrap();
 
     let p = &v["public_data_tree"];
@@ -85,7 +109,14 @@ fn indexed_tree_roots_match_noir() {
         trees.public_data.sequential_insert(s, val, true).unwrap();
     }
     let hashes: Vec<Fr> = (0..5)
-        .map(|i| trees.public_data.leaf_preimage(i).unwrap().unwrap().leaf_hash())
+        .map(|i| {
+            trees
+                .public_data
+                .leaf_preimage(i)
+                .unwrap()
+                .unwrap()
+                .leaf_hash()
+        })
         .collect();
     assert_eq!(hashes, frs(&p["leaf_hashes"]));
     assert_eq!(
