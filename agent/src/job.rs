@@ -62,6 +62,7 @@ pub(crate) async fn run(
             v.push(waited);
         }
     }
+    inner.metrics.started(env.proof_type, attempt);
     let span = tracing::info_span!(
         "job",
         job = %env.id.short(),
@@ -137,6 +138,11 @@ async fn handle(inner: Arc<Inner>, msg: Arc<Message>, env: JobEnvelope, attempt:
             // How the job ended is recorded by its result; every view of the job's status
             // lets the result supersede the "proving" revision shown while it ran.
             ack(&msg, AckKind::Ack).await;
+            inner.metrics.succeeded(
+                env.proof_type,
+                !proved_now,
+                proved_now.then(|| started.elapsed().as_secs_f64()),
+            );
             debug!(prove_ms, reused = !proved_now, "proved");
         }
         Err(JobError::Deterministic(error)) => {
@@ -173,6 +179,7 @@ async fn handle(inner: Arc<Inner>, msg: Arc<Message>, env: JobEnvelope, attempt:
         }
         Err(JobError::Interrupted) => {
             inner.stats.bump(|s| &s.handed_back);
+            inner.metrics.handed_back(env.proof_type);
             info!("drain deadline: handing the job back to the mesh");
             status(
                 &inner,
@@ -328,6 +335,7 @@ async fn reject_malformed(
         }
     }
     ack(msg, AckKind::Term).await;
+    inner.metrics.failed(consumer_type, FailureKind::Deterministic);
 }
 
 async fn finish_failed(
@@ -353,6 +361,7 @@ async fn finish_failed(
         return;
     }
     ack(msg, AckKind::Term).await;
+    inner.metrics.failed(env.proof_type, kind);
 }
 
 fn result_of(

@@ -10,6 +10,7 @@
 pub mod backend;
 pub mod config;
 mod job;
+mod metrics;
 pub mod launch;
 mod pull;
 mod runtime;

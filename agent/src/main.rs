@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use provemesh_agent::launch::{self, AgentCommand};
-use provemesh_common::config::LogArgs;
+use provemesh_common::config::{LogArgs, MetricsArgs};
 use std::process::ExitCode;
 
 #[global_allocator]
@@ -20,6 +20,8 @@ struct Cli {
     command: AgentCommand,
     #[command(flatten)]
     log: LogArgs,
+    #[command(flatten)]
+    metrics: MetricsArgs,
 }
 
 #[tokio::main]
@@ -34,8 +36,18 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let metrics = match provemesh_telemetry::init_metrics(&cli.metrics, "provemesh-agent") {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let shutdown = launch::shutdown_on_signals();
-    match launch::run(agent, shutdown).await {
+    let result = launch::run(agent, shutdown).await;
+    // Blocking (it pushes the last values): off the async workers.
+    let _ = tokio::task::spawn_blocking(move || metrics.shutdown()).await;
+    match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -126,6 +126,7 @@ pub(crate) struct Inner {
     pub hand_back: CancellationToken,
     pub ack_wait: Duration,
     pub max_deliver: u32,
+    pub metrics: crate::metrics::AgentMetrics,
 }
 
 /// A prover agent bound to the mesh. See the crate documentation.
@@ -176,6 +177,7 @@ impl Agent {
                 hand_back: CancellationToken::new(),
                 ack_wait,
                 max_deliver,
+                metrics: crate::metrics::AgentMetrics::new(),
             }),
         })
     }
@@ -200,6 +202,21 @@ impl Agent {
         let watcher = tokio::spawn(watch_cancellations(inner.clone(), shutdown.clone()));
         let tracker = TaskTracker::new();
         let slots = Arc::new(Semaphore::new(inner.cfg.concurrency));
+        // Kept for the run: the share of this agent's slots that are proving.
+        let _busy = {
+            let (slots, conc, id) = (slots.clone(), inner.cfg.concurrency, inner.cfg.id.clone());
+            opentelemetry::global::meter("provemesh")
+                .f64_observable_gauge("provemesh.agent.busy_ratio")
+                .with_description("Share of an agent's job slots in use (0..1)")
+                .with_callback(move |o| {
+                    let busy = conc.saturating_sub(slots.available_permits());
+                    o.observe(
+                        busy as f64 / conc.max(1) as f64,
+                        &[opentelemetry::KeyValue::new("agent", id.0.clone())],
+                    );
+                })
+                .build()
+        };
         let types: Vec<ProofType> = self.pullers.iter().map(|(t, _)| *t).collect();
         let client = inner.topo.js.client();
         let mut bell: Option<Doorbell> = None;

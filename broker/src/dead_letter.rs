@@ -113,6 +113,7 @@ async fn handle(broker: &Broker, adv: &MaxDeliveriesAdvisory) -> Result<(), asyn
             messages::publish_result(&broker.topo.js, &result)
                 .await
                 .map_err(Box::new)?;
+            crate::metrics::metrics().dead_letter(proof_type);
         }
         let s = JobStatus {
             id,

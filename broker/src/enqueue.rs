@@ -58,6 +58,7 @@ async fn settle(
     if !ack.duplicate {
         *rings.entry(env.proof_type).or_default() += 1;
     }
+    crate::metrics::metrics().enqueued(env.proof_type, ack.duplicate);
     out.push(Enqueued {
         id: env.id,
         duplicate: ack.duplicate,

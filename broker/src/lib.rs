@@ -9,11 +9,13 @@
 mod dead_letter;
 mod enqueue;
 mod inspect;
+mod metrics;
 mod results;
 
 pub use dead_letter::run_dead_letters;
 pub use enqueue::{Enqueued, NewJob};
 pub use inspect::{JobHistory, QueueDepth};
+pub use metrics::export_queue_depths;
 pub use results::{ResultDelivery, Results};
 
 use provemesh_common::EpochNumber;

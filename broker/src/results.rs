@@ -189,6 +189,10 @@ impl Results {
                 let _ = msg.ack().await;
                 continue;
             }
+            crate::metrics::metrics().result(
+                result.proof_type,
+                matches!(result.outcome, provemesh_common::JobOutcome::Proved(_)),
+            );
             return Some(Ok(ResultDelivery { result, msg }));
         }
     }

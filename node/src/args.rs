@@ -87,11 +87,6 @@ pub struct NodeArgs {
     /// Aztec node to fetch L1 contract addresses (and txs) from when not set explicitly.
     #[arg(long = "aztec-node-url", env = "AZTEC_NODE_URL", value_name = "AZTEC_NODE_URL", value_parser = values::http_url)]
     pub aztec_node_url: Option<Url>,
-
-    /// OpenTelemetry collector URL for pushing metrics (OTLP over HTTP).
-    #[arg(long = "otel-exporter-otlp-metrics-endpoint", env = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-          value_name = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", value_parser = values::http_url)]
-    pub otel_metrics_endpoint: Option<Url>,
 }
 
 impl NodeArgs {
@@ -99,12 +94,6 @@ impl NodeArgs {
     pub fn validate(&self, roles: &RoleArgs) -> Result<(), ConfigError> {
         if let Some(k) = &self.publisher_private_key {
             values::private_key("PROVER_PUBLISHER_PRIVATE_KEY", k)?;
-        }
-        if self.otel_metrics_endpoint.is_some() {
-            return Err(ConfigError::new(
-                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-                "metrics export over OTLP is not in this build yet; unset it (logs still go to stderr)",
-            ));
         }
         let follows_l1 = roles.prover_node || roles.archiver;
         if follows_l1 {

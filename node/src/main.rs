@@ -8,11 +8,10 @@ mod bench_state;
 mod devnet;
 mod jobs;
 mod start;
-mod synthetic;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use provemesh_agent::launch::{self, AgentCommand};
-use provemesh_common::config::LogArgs;
+use provemesh_common::config::{LogArgs, MetricsArgs};
 use std::process::ExitCode;
 
 #[global_allocator]
@@ -30,6 +29,8 @@ struct Cli {
     command: Command,
     #[command(flatten)]
     log: LogArgs,
+    #[command(flatten)]
+    metrics: MetricsArgs,
 }
 
 #[derive(Subcommand)]
@@ -56,6 +57,10 @@ async fn main() -> ExitCode {
         };
     provemesh_common::telemetry::init_logging(&cli.log);
     provemesh_store::install_crypto_provider();
+    let metrics = match provemesh_telemetry::init_metrics(&cli.metrics, "provemesh") {
+        Ok(m) => m,
+        Err(e) => return config_error(e),
+    };
     let result = match cli.command {
         Command::Start(s) => match s.validate() {
             Ok(()) => s.run().await,
@@ -71,6 +76,8 @@ async fn main() -> ExitCode {
         Command::Jobs(j) => j.run().await,
         Command::Bench(b) => b.run().await,
     };
+    // Blocking (it pushes the last values): off the async workers.
+    let _ = tokio::task::spawn_blocking(move || metrics.shutdown()).await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -109,6 +116,14 @@ fn environment_help() -> String {
     lines.push(format!(
         "  {:<38} {}",
         "LOG_JSON", "Write logs as JSON lines"
+    ));
+    lines.push(format!(
+        "  {:<38} {}",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OpenTelemetry collector URL for pushing metrics (OTLP/HTTP)"
+    ));
+    lines.push(format!(
+        "  {:<38} {}",
+        "OTEL_METRIC_EXPORT_INTERVAL", "How often metrics are pushed (ms, or a duration like 10s)"
     ));
     lines.join("\n")
 }

@@ -1,5 +1,6 @@
 //! `provemesh start`: runs the chosen components in one process until a signal.
 
+use std::time::Duration;
 use crate::args::{NodeArgs, RoleArgs};
 use anyhow::Context as _;
 use clap::Args;
@@ -74,6 +75,11 @@ impl StartCommand {
                 "proof broker running"
             );
             let broker = Broker::new(topo, store);
+            let (b, s) = (broker.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                provemesh_broker::export_queue_depths(b, Duration::from_secs(2), s).await;
+                Ok(())
+            });
             let s = shutdown.clone();
             tasks.spawn(async move {
                 provemesh_broker::run_dead_letters(broker, s).await;

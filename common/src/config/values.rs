@@ -106,7 +106,6 @@ mod tests {
     }
 }
 
-/// A duration such as `250ms`, `30s`, `5m` or `1h` (a bare number is seconds).
 /// A NATS name (cluster, stream, consumer): printable, no whitespace, and none of the
 /// subject characters `.`, `*`, `>`.
 pub fn nats_name(raw: &str) -> Result<String, String> {
@@ -124,6 +123,7 @@ pub fn nats_name(raw: &str) -> Result<String, String> {
     Ok(raw.to_string())
 }
 
+/// A duration such as `250ms`, `30s`, `5m` or `1h` (a bare number is seconds).
 pub fn duration(raw: &str) -> Result<std::time::Duration, String> {
     use std::time::Duration;
     let t = raw.trim();
@@ -153,7 +153,7 @@ pub fn duration(raw: &str) -> Result<std::time::Duration, String> {
 
 #[cfg(test)]
 mod duration_tests {
-    use super::duration;
+    use super::{duration, nats_name};
     use std::time::Duration;
 
     #[test]

@@ -9,7 +9,7 @@ use provemesh_nats::{Topology, TopologyConfig};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn provemesh(args: &[&str], env: &[(&str, String)]) -> Command {
+pub(crate) fn provemesh(args: &[&str], env: &[(&str, String)]) -> Command {
     let mut c = Command::new(binary("provemesh"));
     c.args(args)
         .env_clear()
@@ -192,8 +192,8 @@ fn devnet_proves_epochs_and_leaves_nothing_running() {
 }
 
 /// Kills the process on drop (if the test fails before stopping it).
-struct Guard(nix::unistd::Pid);
-fn scopeguard(pid: nix::unistd::Pid) -> Guard {
+pub(crate) struct Guard(nix::unistd::Pid);
+pub(crate) fn scopeguard(pid: nix::unistd::Pid) -> Guard {
     Guard(pid)
 }
 impl Drop for Guard {

@@ -12,3 +12,4 @@ mod mesh_chaos;
 mod regions;
 mod security;
 mod support;
+mod telemetry;

@@ -1,0 +1,232 @@
+//! Metrics over OTLP: a real receiver (HTTP, decoding the official OTLP protobuf messages)
+//! gets the agent's, broker's and mesh's metrics from a `provemesh start` process.
+
+use crate::binaries::{provemesh, scopeguard};
+use crate::support::*;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point::Value};
+use prost::Message;
+use provemesh_common::ProofType;
+use provemesh_harness::NatsServer;
+use provemesh_nats::{Topology, TopologyConfig};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+/// An OTLP/HTTP metrics receiver on 127.0.0.1: every request body it decodes is kept.
+struct Receiver {
+    port: u16,
+    got: Arc<Mutex<Vec<ExportMetricsServiceRequest>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let got: Arc<Mutex<Vec<ExportMetricsServiceRequest>>> = Arc::default();
+        let store = got.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let (r, mut w) = sock.into_split();
+                    let mut r = BufReader::new(r);
+                    // Keep-alive: one request after another on the connection.
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut len = 0usize;
+                        loop {
+                            let mut h = String::new();
+                            if r.read_line(&mut h).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if h == "\r\n" {
+                                break;
+                            }
+                            if let Some((k, v)) = h.split_once(':') {
+                                if k.eq_ignore_ascii_case("content-length") {
+                                    len = v.trim().parse().unwrap_or(0);
+                                }
+                            }
+                        }
+                        let mut body = vec![0u8; len];
+                        if r.read_exact(&mut body).await.is_err() {
+                            return;
+                        }
+                        let status = match ExportMetricsServiceRequest::decode(body.as_slice()) {
+                            Ok(req) if line.starts_with("POST /v1/metrics") => {
+                                store.lock().unwrap().push(req);
+                                "200 OK"
+                            }
+                            _ => "400 Bad Request",
+                        };
+                        let reply = format!(
+                            "HTTP/1.1 {status}\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n"
+                        );
+                        if w.write_all(reply.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Receiver { port, got, task }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}/v1/metrics", self.port)
+    }
+
+    /// The latest value of every (metric, attributes) series received, summed over the
+    /// series of each metric: counters are cumulative, so the latest point is the total.
+    /// Histograms contribute their count.
+    fn totals(&self) -> HashMap<String, f64> {
+        let mut latest: HashMap<(String, String), (u64, f64)> = HashMap::new();
+        for req in self.got.lock().unwrap().iter() {
+            for rm in &req.resource_metrics {
+                for sm in &rm.scope_metrics {
+                    for m in &sm.metrics {
+                        let mut points: Vec<(String, u64, f64)> = Vec::new();
+                        match &m.data {
+                            Some(Data::Sum(s)) => {
+                                for p in &s.data_points {
+                                    points.push((format!("{:?}", p.attributes), p.time_unix_nano, value(&p.value)));
+                                }
+                            }
+                            Some(Data::Gauge(g)) => {
+                                for p in &g.data_points {
+                                    points.push((format!("{:?}", p.attributes), p.time_unix_nano, value(&p.value)));
+                                }
+                            }
+                            Some(Data::Histogram(h)) => {
+                                for p in &h.data_points {
+                                    points.push((format!("{:?}", p.attributes), p.time_unix_nano, p.count as f64));
+                                }
+                            }
+                            _ => {}
+                        }
+                        for (attrs, t, v) in points {
+                            let e = latest.entry((m.name.clone(), attrs)).or_insert((0, 0.0));
+                            if t >= e.0 {
+                                *e = (t, v);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = HashMap::new();
+        for ((name, _), (_, v)) in latest {
+            *out.entry(name).or_insert(0.0) += v;
+        }
+        out
+    }
+
+    fn service_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for req in self.got.lock().unwrap().iter() {
+            for rm in &req.resource_metrics {
+                for a in rm.resource.iter().flat_map(|r| r.attributes.iter()) {
+                    if a.key == "service.name" {
+                        if let Some(AnyValue::StringValue(s)) =
+                            a.value.as_ref().and_then(|v| v.value.as_ref())
+                        {
+                            names.push(s.clone());
+                        }
+                    }
+                }
+            }
+        }
+        names
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn value(v: &Option<Value>) -> f64 {
+    match v {
+        Some(Value::AsInt(i)) => *i as f64,
+        Some(Value::AsDouble(d)) => *d,
+        None => 0.0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_node_and_agent_push_their_metrics_over_otlp() {
+    within(Duration::from_secs(90), async {
+        let receiver = Receiver::start().await;
+        let nats = NatsServer::start().expect("nats");
+        let dir = tempfile::tempdir().unwrap();
+        let store = StoreEnv::file(dir.path());
+        let mut env: Vec<(&str, String)> = vec![
+            ("PROVER_BROKER_HOST", nats.url()),
+            ("PROVER_AGENT_ID", "metered".into()),
+            ("PROVER_SIMULATED_DEFAULT_DELAY", "20ms".into()),
+            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", receiver.endpoint()),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "300".into()),
+        ];
+        for (k, v) in &store.vars {
+            env.push((k.as_str(), v.clone()));
+        }
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut node = provemesh(&["start", "--prover-broker", "--prover"], &env)
+            .stdout(log.reopen().unwrap())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .expect("start");
+        let pid = nix::unistd::Pid::from_raw(node.id() as i32);
+        let _guard = scopeguard(pid);
+
+        let mut topo = None;
+        for _ in 0..100 {
+            if let Ok(t) =
+                Topology::bind(js(&nats.url()).await, TopologyConfig::default(), &[]).await
+            {
+                topo = Some(t);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let b = broker(topo.expect("topology applied"), store.store.clone());
+        let mut results = b.results("test", None).await.unwrap();
+        let jobs: Vec<_> = (0..16)
+            .map(|n| job(31, ProofType::ALL[n as usize % 8], n))
+            .collect();
+        b.enqueue_many(jobs).await.unwrap();
+        assert_eq!(collect(&mut results, 16, Duration::from_secs(30)).await.len(), 16);
+
+        // The process pushes every interval, and once more as it stops.
+        eventually(Duration::from_secs(20), "the agent's metrics reached the receiver", || {
+            let t = receiver.totals();
+            async move { t.get("provemesh.agent.jobs.succeeded").copied() == Some(16.0) }
+        })
+        .await;
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let status = tokio::task::spawn_blocking(move || node.wait()).await.unwrap().unwrap();
+        assert!(status.success());
+
+        let totals = receiver.totals();
+        let log_text = std::fs::read_to_string(log.path()).unwrap_or_default();
+        assert_eq!(totals.get("provemesh.agent.jobs.started"), Some(&16.0), "{totals:?}\n{log_text}");
+        assert_eq!(totals.get("provemesh.agent.job.duration"), Some(&16.0), "one duration per job");
+        assert!(totals.contains_key("provemesh.mesh.queue.depth"), "{totals:?}");
+        assert!(totals.contains_key("provemesh.agent.busy_ratio"), "{totals:?}");
+        assert!(receiver.service_names().iter().all(|s| s == "provemesh"));
+        // The agent's id (shown in the log) never carries a secret; nor do the metrics:
+        // the store and NATS settings of this run hold none, so check the log instead
+        // says where metrics go.
+        assert!(log_text.contains("exporting metrics over OTLP"), "{log_text}");
+    })
+    .await
+}
