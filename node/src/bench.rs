@@ -60,8 +60,8 @@ pub struct MeshBench {
 
 struct Row {
     agents: usize,
-    mesh_msgs: f64,
-    raw_msgs: f64,
+    mesh_cost: Meter,
+    raw_cost: Meter,
     mesh_tps: f64,
     raw_tps: f64,
     mesh_lat: (f64, f64),
@@ -90,19 +90,19 @@ impl MeshBench {
         let mut rows = Vec::new();
         let mut epoch = 1u64;
         for &n in &self.agents {
-            let before = server_msgs(&nats);
+            let before = Meter::read(&nats);
             let mesh_tps = self
                 .mesh_throughput(&url, &broker, &store, n, EpochNumber(epoch))
                 .await?;
-            let mesh_msgs = (server_msgs(&nats) - before) / self.jobs as f64;
+            let mesh_cost = Meter::read(&nats).per_job_since(&before, self.jobs);
             epoch += 1;
             let mesh_lat = self
                 .mesh_latency(&url, &broker, &store, n, EpochNumber(epoch))
                 .await?;
             epoch += 1;
-            let before = server_msgs(&nats);
+            let before = Meter::read(&nats);
             let raw_tps = self.raw_throughput(&url, n, epoch).await?;
-            let raw_msgs = (server_msgs(&nats) - before) / self.jobs as f64;
+            let raw_cost = Meter::read(&nats).per_job_since(&before, self.jobs);
             let raw_lat = self.raw_latency(&url, n, epoch + 1).await?;
             epoch += 2;
             println!(
@@ -111,8 +111,8 @@ impl MeshBench {
             );
             rows.push(Row {
                 agents: n,
-                mesh_msgs,
-                raw_msgs,
+                mesh_cost,
+                raw_cost,
                 mesh_tps,
                 raw_tps,
                 mesh_lat,
@@ -128,6 +128,7 @@ impl MeshBench {
             "mesh dispatch p50 / p99 (ms)",
             "raw dispatch p50 / p99 (ms)",
             "server msgs/job mesh / raw",
+            "CPU µs/job server + bench, mesh / raw",
         ]);
         for r in &rows {
             t.add_row(vec![
@@ -137,7 +138,14 @@ impl MeshBench {
                 format!("{:.0}%", 100.0 * r.mesh_tps / r.raw_tps),
                 format!("{:.2} / {:.2}", r.mesh_lat.0, r.mesh_lat.1),
                 format!("{:.2} / {:.2}", r.raw_lat.0, r.raw_lat.1),
-                format!("{:.1} / {:.1}", r.mesh_msgs, r.raw_msgs),
+                format!("{:.1} / {:.1}", r.mesh_cost.msgs, r.raw_cost.msgs),
+                format!(
+                    "{:.0} + {:.0} / {:.0} + {:.0}",
+                    r.mesh_cost.server_cpu * 1e6,
+                    r.mesh_cost.bench_cpu * 1e6,
+                    r.raw_cost.server_cpu * 1e6,
+                    r.raw_cost.bench_cpu * 1e6
+                ),
             ]);
         }
         println!("\n{t}");
@@ -417,6 +425,57 @@ impl MeshBench {
         let mut samples = lat.lock().map(|v| v.clone()).unwrap_or_default();
         Ok(percentiles(&mut samples))
     }
+}
+
+/// What a run cost: server messages (in + out) and CPU seconds of the server and of this
+/// process (broker, agents and collector all run here), as totals or per job. CPU per job
+/// says where a throughput gap comes from, and is steadier than throughput on a busy host.
+#[derive(Debug, Clone, Copy)]
+struct Meter {
+    msgs: f64,
+    server_cpu: f64,
+    bench_cpu: f64,
+}
+
+impl Meter {
+    fn read(nats: &NatsServer) -> Self {
+        Self {
+            msgs: server_msgs(nats),
+            server_cpu: cpu_seconds(nats.pid()),
+            bench_cpu: cpu_seconds(None),
+        }
+    }
+
+    fn per_job_since(&self, before: &Meter, jobs: usize) -> Self {
+        let n = jobs as f64;
+        Self {
+            msgs: (self.msgs - before.msgs) / n,
+            server_cpu: (self.server_cpu - before.server_cpu) / n,
+            bench_cpu: (self.bench_cpu - before.bench_cpu) / n,
+        }
+    }
+}
+
+/// CPU seconds (user + system) a process has used so far, from `/proc/<pid>/stat`; NaN
+/// where that cannot be read.
+fn cpu_seconds(pid: Option<u32>) -> f64 {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/stat"),
+        None => "/proc/self/stat".to_string(),
+    };
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return f64::NAN;
+    };
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    // USER_HZ is 100 on Linux.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Messages in plus out counted by the server so far (its `/varz`).
