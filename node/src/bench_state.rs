@@ -52,7 +52,7 @@ impl StateBench {
     }
 
     fn run_blocking(self) -> anyhow::Result<()> {
-        if self.block_sizes.iter().any(|&b| b == 0) || self.txs == 0 || self.nullifiers == 0 {
+        if self.block_sizes.contains(&0) || self.txs == 0 || self.nullifiers == 0 {
             anyhow::bail!("block sizes, txs and nullifiers must be at least 1");
         }
         println!(

@@ -160,7 +160,7 @@ impl<L: IndexedLeafPreimage> IndexedTree<L> {
         subtree_height: u8,
     ) -> Result<BatchInsertionHints<L>> {
         let width = 1u64 << subtree_height;
-        if keys.len() as u64 > width || self.tree.size % width != 0 {
+        if keys.len() as u64 > width || !self.tree.size.is_multiple_of(width) {
             return Err(WorldStateError::Misaligned {
                 tree: self.tree.id,
                 size: self.tree.size,
@@ -175,7 +175,7 @@ impl<L: IndexedLeafPreimage> IndexedTree<L> {
             .enumerate()
             .filter(|(_, k)| !k.is_zero())
             .collect();
-        order.sort_by(|a, b| b.1.cmp(&a.1));
+        order.sort_by_key(|e| std::cmp::Reverse(e.1));
         let mut hints = BatchInsertionHints {
             sorted_keys: Vec::with_capacity(order.len()),
             sorted_key_indexes: Vec::with_capacity(order.len()),

@@ -181,7 +181,7 @@ impl MerkleTree {
     /// sibling path before insertion (what a circuit checks the insertion with).
     pub fn append_subtree(&mut self, leaves: &[Fr], subtree_height: u8) -> Result<Vec<Fr>> {
         let width = 1u64 << subtree_height;
-        if leaves.len() as u64 > width || self.size % width != 0 {
+        if leaves.len() as u64 > width || !self.size.is_multiple_of(width) {
             return Err(WorldStateError::Misaligned {
                 tree: self.id,
                 size: self.size,

@@ -118,9 +118,7 @@ impl WorldState {
     fn genesis(db: Arc<Database>, config: WorldStateConfig) -> Result<WorldState> {
         {
             let w = db.begin_write().ctx("begin genesis")?;
-            for t in [NODES] {
-                w.open_table(t).ctx("create nodes table")?;
-            }
+            w.open_table(NODES).ctx("create nodes table")?;
             w.open_table(LEAVES).ctx("create leaves table")?;
             w.open_table(KEYS).ctx("create keys table")?;
             w.open_table(BLOCKS).ctx("create blocks table")?;

@@ -1,6 +1,8 @@
 //! Poseidon2 and tree roots equal what the Noir program in `circuits/vectors` computes
 //! (vectors written by `scripts/noir-vectors`, checked in next to the program).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use provemesh_common::hash::leaves::public_data_leaf_slot;
 use provemesh_common::hash::{
     empty_subtree_root, merkle_root, poseidon2_hash, poseidon2_permutation, Fr,

@@ -2,6 +2,8 @@
 //! reference; indexed-tree linked-list invariants; every witness the trees return
 //! verifies against the roots before and after, as a circuit would check it.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use proptest::prelude::*;
 use provemesh_common::hash::{
     empty_subtree_root, merkle_root, root_from_sibling_path, Fr, IndexedLeafPreimage,
