@@ -55,6 +55,15 @@ pub async fn connect(args: &NatsArgs, name: &str) -> Result<Client, ConnectError
     if let (Some(user), Some(password)) = (&args.nats_user, &args.nats_password) {
         opts = opts.user_and_password(user.clone(), password.expose().to_string());
     }
+    if let Some(ca) = &args.nats_tls_ca {
+        opts = opts.add_root_certificates(ca.clone());
+    }
+    if let (Some(cert), Some(key)) = (&args.nats_tls_cert, &args.nats_tls_key) {
+        opts = opts.add_client_certificate(cert.clone(), key.clone());
+    }
+    if args.requires_tls() {
+        opts = opts.require_tls(true);
+    }
     let servers = args.server_list();
     opts.connect(servers.as_slice())
         .await

@@ -40,6 +40,20 @@ pub struct NatsArgs {
     /// (the hub's `jetstream { domain }`, see infra/nats/hub.conf).
     #[arg(long, env = "NATS_JS_DOMAIN", value_name = "NATS_JS_DOMAIN", value_parser = super::values::nats_name)]
     pub nats_js_domain: Option<String>,
+
+    /// CA certificate (PEM) the NATS servers' certificates are verified against. Setting
+    /// it requires TLS on every connection (also for nats:// URLs).
+    #[arg(long, env = "NATS_TLS_CA", value_name = "NATS_TLS_CA")]
+    pub nats_tls_ca: Option<PathBuf>,
+
+    /// Client certificate (PEM) for servers that verify clients (mutual TLS); with
+    /// NATS_TLS_KEY.
+    #[arg(long, env = "NATS_TLS_CERT", value_name = "NATS_TLS_CERT")]
+    pub nats_tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of NATS_TLS_CERT. Only its path is ever shown.
+    #[arg(long, env = "NATS_TLS_KEY", value_name = "NATS_TLS_KEY")]
+    pub nats_tls_key: Option<PathBuf>,
 }
 
 impl NatsArgs {
@@ -102,12 +116,35 @@ impl NatsArgs {
             }
             _ => {}
         }
-        if let Some(p) = &self.nats_creds {
-            std::fs::metadata(p).map_err(|e| {
-                ConfigError::new("NATS_CREDS", format!("cannot read '{}': {e}", p.display()))
-            })?;
+        let readable = |var: &'static str, p: &Option<PathBuf>| match p {
+            Some(p) => std::fs::File::open(p).map(|_| ()).map_err(|e| {
+                ConfigError::new(var, format!("cannot read '{}': {e}", p.display()))
+            }),
+            None => Ok(()),
+        };
+        readable("NATS_CREDS", &self.nats_creds)?;
+        match (&self.nats_tls_cert, &self.nats_tls_key) {
+            (Some(_), None) => {
+                return Err(ConfigError::new("NATS_TLS_CERT", "set without NATS_TLS_KEY"))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new("NATS_TLS_KEY", "set without NATS_TLS_CERT"))
+            }
+            _ => {}
         }
+        readable("NATS_TLS_CA", &self.nats_tls_ca)?;
+        readable("NATS_TLS_CERT", &self.nats_tls_cert)?;
+        readable("NATS_TLS_KEY", &self.nats_tls_key)?;
         Ok(())
+    }
+
+    /// Whether connections must use TLS: a CA is configured, or a URL says `tls://`.
+    pub fn requires_tls(&self) -> bool {
+        self.nats_tls_ca.is_some()
+            || self
+                .server_list()
+                .iter()
+                .any(|s| s.starts_with("tls://"))
     }
 
     /// The non-empty server URLs, trimmed.

@@ -20,6 +20,7 @@ const SHIPPED: &[(&str, &str)] = &[
     ("region.conf", include_str!("../../../infra/nats/region.conf")),
     ("hub.conf", include_str!("../../../infra/nats/hub.conf")),
     ("leafnode.conf", include_str!("../../../infra/nats/leafnode.conf")),
+    ("tls.conf", include_str!("../../../infra/nats/tls.conf")),
 ];
 
 /// The JetStream domain of a hub started by [`NatsServer::start_hub`].

@@ -13,3 +13,4 @@ mod regions;
 mod security;
 mod support;
 mod telemetry;
+mod tls;

@@ -61,18 +61,26 @@ async fn remote_region_agents_prove_an_epoch_and_a_cut_gateway_only_delays_it() 
         };
         let tree_len = synthetic::proof_tree(shape).len();
         let b2 = broker.clone();
-        let proving = tokio::spawn(async move {
-            synthetic::prove_epoch(&b2, &mut results, epoch, shape).await
-        });
+        let proving =
+            tokio::spawn(
+                async move { synthetic::prove_epoch(&b2, &mut results, epoch, shape).await },
+            );
 
         // Mid-epoch, the link between the regions goes down for a while.
         let stats: Vec<_> = agents.iter().map(|a| a.stats.clone()).collect();
-        eventually(Duration::from_secs(60), "some jobs proved before the cut", || {
-            let s = stats.clone();
-            async move { s.iter().map(|s| s.get(|s| &s.proved)).sum::<u64>() >= 4 }
-        })
+        eventually(
+            Duration::from_secs(60),
+            "some jobs proved before the cut",
+            || {
+                let s = stats.clone();
+                async move { s.iter().map(|s| s.get(|s| &s.proved)).sum::<u64>() >= 4 }
+            },
+        )
         .await;
-        assert!(!proving.is_finished(), "the epoch was still being proved at the cut");
+        assert!(
+            !proving.is_finished(),
+            "the epoch was still being proved at the cut"
+        );
         sc.cut_link();
         tokio::time::sleep(Duration::from_secs(4)).await;
         sc.restore_link();
@@ -90,7 +98,10 @@ async fn remote_region_agents_prove_an_epoch_and_a_cut_gateway_only_delays_it() 
         // stored proof).
         let stored = stored_results(broker.topology(), 1).await;
         assert_eq!(stored.len(), tree_len, "a result per job");
-        assert!(stored.values().all(|n| *n == 1), "one result per job: {stored:?}");
+        assert!(
+            stored.values().all(|n| *n == 1),
+            "one result per job: {stored:?}"
+        );
         assert_eq!(stored_proofs(dir.path(), 1), tree_len);
         let mut proved = 0;
         for a in agents {
@@ -106,15 +117,19 @@ async fn edge_agents_behind_a_leafnode_prove_the_hubs_jobs() {
     within(Duration::from_secs(90), async {
         let hub = NatsServer::start_hub().expect("hub");
         let leaf = NatsServer::start_leaf(&hub).expect("leaf");
-        eventually(Duration::from_secs(20), "the leaf connected to the hub", || {
-            let leafz = hub.monitor("/leafz").unwrap_or_default();
-            async move {
-                serde_json::from_str::<serde_json::Value>(&leafz)
-                    .ok()
-                    .and_then(|v| v["leafnodes"].as_u64())
-                    .is_some_and(|n| n >= 1)
-            }
-        })
+        eventually(
+            Duration::from_secs(20),
+            "the leaf connected to the hub",
+            || {
+                let leafz = hub.monitor("/leafz").unwrap_or_default();
+                async move {
+                    serde_json::from_str::<serde_json::Value>(&leafz)
+                        .ok()
+                        .and_then(|v| v["leafnodes"].as_u64())
+                        .is_some_and(|n| n >= 1)
+                }
+            },
+        )
         .await;
         let dir = tempfile::tempdir().unwrap();
         let store = StoreEnv::file(dir.path());
@@ -129,7 +144,10 @@ async fn edge_agents_behind_a_leafnode_prove_the_hubs_jobs() {
                     &leaf.url(),
                     &store,
                     &format!("edge-{i}"),
-                    &[("NATS_JS_DOMAIN", HUB_DOMAIN), ("PROVER_AGENT_CONCURRENCY", "4")],
+                    &[
+                        ("NATS_JS_DOMAIN", HUB_DOMAIN),
+                        ("PROVER_AGENT_CONCURRENCY", "4"),
+                    ],
                 )
             })
             .collect();
@@ -142,7 +160,9 @@ async fn edge_agents_behind_a_leafnode_prove_the_hubs_jobs() {
         let stored = stored_results(broker.topology(), 21).await;
         assert!(stored.values().all(|n| *n == 1));
         assert!(
-            got.values().flatten().all(|r| r.agent.0.starts_with("edge-")),
+            got.values()
+                .flatten()
+                .all(|r| r.agent.0.starts_with("edge-")),
             "proved at the edge"
         );
         for a in agents.iter_mut() {

@@ -97,17 +97,29 @@ impl Receiver {
                         match &m.data {
                             Some(Data::Sum(s)) => {
                                 for p in &s.data_points {
-                                    points.push((format!("{:?}", p.attributes), p.time_unix_nano, value(&p.value)));
+                                    points.push((
+                                        format!("{:?}", p.attributes),
+                                        p.time_unix_nano,
+                                        value(&p.value),
+                                    ));
                                 }
                             }
                             Some(Data::Gauge(g)) => {
                                 for p in &g.data_points {
-                                    points.push((format!("{:?}", p.attributes), p.time_unix_nano, value(&p.value)));
+                                    points.push((
+                                        format!("{:?}", p.attributes),
+                                        p.time_unix_nano,
+                                        value(&p.value),
+                                    ));
                                 }
                             }
                             Some(Data::Histogram(h)) => {
                                 for p in &h.data_points {
-                                    points.push((format!("{:?}", p.attributes), p.time_unix_nano, p.count as f64));
+                                    points.push((
+                                        format!("{:?}", p.attributes),
+                                        p.time_unix_nano,
+                                        p.count as f64,
+                                    ));
                                 }
                             }
                             _ => {}
@@ -204,29 +216,58 @@ async fn a_running_node_and_agent_push_their_metrics_over_otlp() {
             .map(|n| job(31, ProofType::ALL[n as usize % 8], n))
             .collect();
         b.enqueue_many(jobs).await.unwrap();
-        assert_eq!(collect(&mut results, 16, Duration::from_secs(30)).await.len(), 16);
+        assert_eq!(
+            collect(&mut results, 16, Duration::from_secs(30))
+                .await
+                .len(),
+            16
+        );
 
         // The process pushes every interval, and once more as it stops.
-        eventually(Duration::from_secs(20), "the agent's metrics reached the receiver", || {
-            let t = receiver.totals();
-            async move { t.get("provemesh.agent.jobs.succeeded").copied() == Some(16.0) }
-        })
+        eventually(
+            Duration::from_secs(20),
+            "the agent's metrics reached the receiver",
+            || {
+                let t = receiver.totals();
+                async move { t.get("provemesh.agent.jobs.succeeded").copied() == Some(16.0) }
+            },
+        )
         .await;
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-        let status = tokio::task::spawn_blocking(move || node.wait()).await.unwrap().unwrap();
+        let status = tokio::task::spawn_blocking(move || node.wait())
+            .await
+            .unwrap()
+            .unwrap();
         assert!(status.success());
 
         let totals = receiver.totals();
         let log_text = std::fs::read_to_string(log.path()).unwrap_or_default();
-        assert_eq!(totals.get("provemesh.agent.jobs.started"), Some(&16.0), "{totals:?}\n{log_text}");
-        assert_eq!(totals.get("provemesh.agent.job.duration"), Some(&16.0), "one duration per job");
-        assert!(totals.contains_key("provemesh.mesh.queue.depth"), "{totals:?}");
-        assert!(totals.contains_key("provemesh.agent.busy_ratio"), "{totals:?}");
+        assert_eq!(
+            totals.get("provemesh.agent.jobs.started"),
+            Some(&16.0),
+            "{totals:?}\n{log_text}"
+        );
+        assert_eq!(
+            totals.get("provemesh.agent.job.duration"),
+            Some(&16.0),
+            "one duration per job"
+        );
+        assert!(
+            totals.contains_key("provemesh.mesh.queue.depth"),
+            "{totals:?}"
+        );
+        assert!(
+            totals.contains_key("provemesh.agent.busy_ratio"),
+            "{totals:?}"
+        );
         assert!(receiver.service_names().iter().all(|s| s == "provemesh"));
         // The agent's id (shown in the log) never carries a secret; nor do the metrics:
         // the store and NATS settings of this run hold none, so check the log instead
         // says where metrics go.
-        assert!(log_text.contains("exporting metrics over OTLP"), "{log_text}");
+        assert!(
+            log_text.contains("exporting metrics over OTLP"),
+            "{log_text}"
+        );
     })
     .await
 }
