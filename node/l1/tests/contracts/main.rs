@@ -6,6 +6,7 @@
 
 mod support;
 
+mod deploy;
 mod messages;
 mod proofs;
 mod propose;
