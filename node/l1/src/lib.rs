@@ -39,6 +39,6 @@ pub use bindings::Rollup::{
 pub use connect::{read_provider, wallet_provider};
 pub use deploy::{deploy_all, DeployConfig, Deployment, VerifierChoice};
 pub use error::{L1Error, Revert};
-pub use messages::{InboxContract, OutboxContract};
+pub use messages::{InboxContract, OutboxContract, SentMessage};
 pub use quote::{quote_domain, recover_quote_signer, sign_quote};
-pub use rollup::{L1Log, RollupContract, RollupTiming};
+pub use rollup::{L1Log, RollupContract, RollupTiming, Tips};
