@@ -71,6 +71,7 @@ pub(crate) async fn run(
         attempt,
         agent = %inner.cfg.id
     );
+    headers::continue_trace(&span, msg.headers.as_ref());
     handle(inner, msg, env, attempt).instrument(span).await
 }
 

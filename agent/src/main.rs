@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use provemesh_agent::launch::{self, AgentCommand};
-use provemesh_common::config::{LogArgs, MetricsArgs};
+use provemesh_common::config::{LogArgs, OtelArgs};
 use std::process::ExitCode;
 
 #[global_allocator]
@@ -21,23 +21,22 @@ struct Cli {
     #[command(flatten)]
     log: LogArgs,
     #[command(flatten)]
-    metrics: MetricsArgs,
+    otel: OtelArgs,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    provemesh_common::telemetry::init_logging(&cli.log);
     provemesh_store::install_crypto_provider();
-    let agent = match cli.command.validate() {
-        Ok(a) => a,
+    let telemetry = match provemesh_telemetry::init(&cli.log, &cli.otel, "provemesh-agent") {
+        Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
-    let metrics = match provemesh_telemetry::init_metrics(&cli.metrics, "provemesh-agent") {
-        Ok(m) => m,
+    let agent = match cli.command.validate() {
+        Ok(a) => a,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
@@ -46,7 +45,7 @@ async fn main() -> ExitCode {
     let shutdown = launch::shutdown_on_signals();
     let result = launch::run(agent, shutdown).await;
     // Blocking (it pushes the last values): off the async workers.
-    let _ = tokio::task::spawn_blocking(move || metrics.shutdown()).await;
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! Enqueueing jobs: content-addressed ids, large inputs to the store first, pipelined
 //! publishes, server-side de-duplication.
 
+use tracing::Instrument;
 use crate::{Broker, BrokerError};
 use bytes::Bytes;
 use futures::{stream, StreamExt, TryStreamExt};
@@ -100,7 +101,18 @@ impl Broker {
             if window.len() == PUBLISH_WINDOW {
                 settle(&mut window, &mut out, &mut rings).await?;
             }
-            window.push_back((env, messages::publish_job(&self.topo.js, env).await?));
+            // Debug level: exported as a trace span when traces are on, otherwise disabled
+            // at the call site (no cost on the enqueue path).
+            let span = tracing::debug_span!(
+                "enqueue",
+                job = %env.id.short(),
+                proof_type = %env.proof_type,
+                epoch = %env.epoch
+            );
+            let published = messages::publish_job(&self.topo.js, env)
+                .instrument(span)
+                .await?;
+            window.push_back((env, published));
         }
         while !window.is_empty() {
             settle(&mut window, &mut out, &mut rings).await?;

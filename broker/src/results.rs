@@ -189,6 +189,15 @@ impl Results {
                 let _ = msg.ack().await;
                 continue;
             }
+            let span = tracing::debug_span!(
+                "result",
+                job = %result.id.short(),
+                proof_type = %result.proof_type,
+                epoch = %result.epoch,
+                agent = %result.agent
+            );
+            provemesh_nats::headers::continue_trace(&span, msg.headers.as_ref());
+            drop(span.entered());
             crate::metrics::metrics().result(
                 result.proof_type,
                 matches!(result.outcome, provemesh_common::JobOutcome::Proved(_)),

@@ -12,7 +12,6 @@ pub mod hash;
 pub mod ids;
 pub mod job;
 pub mod proof_type;
-pub mod telemetry;
 pub mod tx;
 
 pub use ids::{AgentId, EpochNumber, JobId};

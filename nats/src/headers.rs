@@ -13,6 +13,57 @@ pub const OUTCOME: &str = "Prove-Outcome";
 pub const ENQUEUED_AT: &str = "Prove-Enqueued-At-Us";
 /// JetStream's de-duplication header.
 pub const MSG_ID: &str = "Nats-Msg-Id";
+/// W3C trace context of the span that sent the message (`00-<trace id>-<span id>-<flags>`).
+pub const TRACEPARENT: &str = "traceparent";
+pub const TRACESTATE: &str = "tracestate";
+
+/// Writes the current span's trace context into `h` (nothing when there is no tracer, or
+/// the current span is not traced).
+pub fn inject_trace(h: &mut HeaderMap) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let cx = tracing::Span::current().context();
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut Injector(h)));
+}
+
+/// The trace context a message carries (empty when it carries none).
+pub fn extract_trace(h: Option<&HeaderMap>) -> opentelemetry::Context {
+    match h {
+        Some(h) => opentelemetry::global::get_text_map_propagator(|p| p.extract(&Extractor(h))),
+        None => opentelemetry::Context::new(),
+    }
+}
+
+/// Makes `span` a child of the trace context `h` carries, if it carries one.
+pub fn continue_trace(span: &tracing::Span, h: Option<&HeaderMap>) {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let cx = extract_trace(h);
+    if cx.span().span_context().is_valid() {
+        let _ = span.set_parent(cx);
+    }
+}
+
+struct Injector<'a>(&'a mut HeaderMap);
+
+impl opentelemetry::propagation::Injector for Injector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        // The propagator's keys are the two fixed W3C names.
+        let name = if key == TRACEPARENT { TRACEPARENT } else { TRACESTATE };
+        self.0.insert(name, value.as_str());
+    }
+}
+
+struct Extractor<'a>(&'a HeaderMap);
+
+impl opentelemetry::propagation::Extractor for Extractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(|v| v.as_str())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec![TRACEPARENT, TRACESTATE]
+    }
+}
 
 /// Headers of a job message. The attempt a job is on is the consumer's delivery count
 /// (shown by any JetStream tool as "delivered"); the status bucket records it too.
@@ -28,6 +79,7 @@ pub fn for_job(
     h.insert(PROOF_TYPE, proof_type.as_str());
     h.insert(EPOCH, epoch.to_string().as_str());
     h.insert(ENQUEUED_AT, enqueued_at_us.to_string().as_str());
+    inject_trace(&mut h);
     h
 }
 
@@ -49,6 +101,7 @@ pub fn for_result(
     h.insert(ATTEMPT, attempt.to_string().as_str());
     h.insert(AGENT, agent.0.as_str());
     h.insert(OUTCOME, outcome);
+    inject_trace(&mut h);
     h
 }
 

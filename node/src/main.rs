@@ -11,7 +11,7 @@ mod start;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use provemesh_agent::launch::{self, AgentCommand};
-use provemesh_common::config::{LogArgs, MetricsArgs};
+use provemesh_common::config::{LogArgs, OtelArgs};
 use std::process::ExitCode;
 
 #[global_allocator]
@@ -30,7 +30,7 @@ struct Cli {
     #[command(flatten)]
     log: LogArgs,
     #[command(flatten)]
-    metrics: MetricsArgs,
+    otel: OtelArgs,
 }
 
 #[derive(Subcommand)]
@@ -55,10 +55,9 @@ async fn main() -> ExitCode {
             Ok(c) => c,
             Err(e) => e.exit(),
         };
-    provemesh_common::telemetry::init_logging(&cli.log);
     provemesh_store::install_crypto_provider();
-    let metrics = match provemesh_telemetry::init_metrics(&cli.metrics, "provemesh") {
-        Ok(m) => m,
+    let telemetry = match provemesh_telemetry::init(&cli.log, &cli.otel, "provemesh") {
+        Ok(t) => t,
         Err(e) => return config_error(e),
     };
     let result = match cli.command {
@@ -77,7 +76,7 @@ async fn main() -> ExitCode {
         Command::Bench(b) => b.run().await,
     };
     // Blocking (it pushes the last values): off the async workers.
-    let _ = tokio::task::spawn_blocking(move || metrics.shutdown()).await;
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

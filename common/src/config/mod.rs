@@ -8,7 +8,7 @@
 
 mod log;
 mod mesh;
-mod metrics;
+mod otel;
 mod nats;
 mod secret;
 mod store;
@@ -16,7 +16,7 @@ pub mod values;
 
 pub use log::{LogArgs, LogLevel};
 pub use mesh::MeshArgs;
-pub use metrics::MetricsArgs;
+pub use otel::OtelArgs;
 pub use nats::NatsArgs;
 pub use secret::Secret;
 pub use store::{ProofStoreArgs, ProofStoreConfig, ProofStoreLocation};

@@ -1,5 +1,5 @@
-//! Where and how often metrics are pushed (OpenTelemetry, OTLP over HTTP). Every binary
-//! takes these; without an endpoint, metrics are recorded nowhere and cost next to nothing.
+//! Where metrics and traces are pushed (OpenTelemetry, OTLP over HTTP). Every binary takes
+//! these; without an endpoint, nothing is exported and the instruments cost next to nothing.
 
 use super::values;
 use clap::Args;
@@ -7,8 +7,8 @@ use std::time::Duration;
 use url::Url;
 
 #[derive(Debug, Clone, Args, PartialEq, Eq)]
-#[command(next_help_heading = "Metrics (OpenTelemetry)")]
-pub struct MetricsArgs {
+#[command(next_help_heading = "OpenTelemetry")]
+pub struct OtelArgs {
     /// OpenTelemetry collector URL for pushing metrics: OTLP over HTTP (protobuf), the full
     /// signal URL, e.g. http://collector:4318/v1/metrics.
     #[arg(long = "otel-exporter-otlp-metrics-endpoint", env = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
@@ -21,6 +21,13 @@ pub struct MetricsArgs {
           value_name = "OTEL_METRIC_EXPORT_INTERVAL", default_value = "10s",
           value_parser = export_interval, global = true)]
     pub export_interval: Duration,
+
+    /// OpenTelemetry collector URL for traces: OTLP over HTTP (protobuf), the full signal
+    /// URL, e.g. http://collector:4318/v1/traces. A job's spans on the node and on the
+    /// agent that proves it form one trace (the context travels in NATS headers).
+    #[arg(long = "otel-exporter-otlp-traces-endpoint", env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+          value_name = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", value_parser = values::http_url, global = true)]
+    pub traces_endpoint: Option<Url>,
 }
 
 fn export_interval(raw: &str) -> Result<Duration, String> {

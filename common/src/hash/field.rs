@@ -224,7 +224,7 @@ mod tests {
         let b = Fr::from(1u128 << 100);
         assert_eq!(Fr::from_be_bytes(&a.to_be_bytes()).unwrap(), a);
         assert!(a < b && a.to_be_bytes() < b.to_be_bytes());
-        assert_eq!(Fr::ZERO - Fr::ONE > b, true, "p-1 is the largest element");
+        assert!(Fr::ZERO - Fr::ONE > b, "p-1 is the largest element");
         assert_eq!(a.to_u64(), Some(5));
         assert_eq!(b.to_u64(), None);
     }

@@ -1,11 +1,15 @@
-//! Metrics over OTLP: a real receiver (HTTP, decoding the official OTLP protobuf messages)
-//! gets the agent's, broker's and mesh's metrics from a `provemesh start` process.
+//! Metrics and traces over OTLP: a real receiver (HTTP, decoding the official OTLP protobuf
+//! messages) gets the agent's, broker's and mesh's metrics from a `provemesh start`
+//! process, and the spans of jobs from a devnet, each job one trace from the node's
+//! enqueue through the agent's proof back to the node.
 
 use crate::binaries::{provemesh, scopeguard};
 use crate::support::*;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point::Value};
+use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use provemesh_common::ProofType;
 use provemesh_harness::NatsServer;
@@ -16,10 +20,12 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-/// An OTLP/HTTP metrics receiver on 127.0.0.1: every request body it decodes is kept.
+/// An OTLP/HTTP receiver on 127.0.0.1 for metrics and traces: every request it decodes
+/// is kept.
 struct Receiver {
     port: u16,
     got: Arc<Mutex<Vec<ExportMetricsServiceRequest>>>,
+    spans: Arc<Mutex<Vec<ExportTraceServiceRequest>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -28,10 +34,11 @@ impl Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let got: Arc<Mutex<Vec<ExportMetricsServiceRequest>>> = Arc::default();
-        let store = got.clone();
+        let spans: Arc<Mutex<Vec<ExportTraceServiceRequest>>> = Arc::default();
+        let (store, span_store) = (got.clone(), spans.clone());
         let task = tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
-                let store = store.clone();
+                let (store, span_store) = (store.clone(), span_store.clone());
                 tokio::spawn(async move {
                     let (r, mut w) = sock.into_split();
                     let mut r = BufReader::new(r);
@@ -60,12 +67,24 @@ impl Receiver {
                         if r.read_exact(&mut body).await.is_err() {
                             return;
                         }
-                        let status = match ExportMetricsServiceRequest::decode(body.as_slice()) {
-                            Ok(req) if line.starts_with("POST /v1/metrics") => {
-                                store.lock().unwrap().push(req);
-                                "200 OK"
+                        let status = if line.starts_with("POST /v1/metrics") {
+                            match ExportMetricsServiceRequest::decode(body.as_slice()) {
+                                Ok(req) => {
+                                    store.lock().unwrap().push(req);
+                                    "200 OK"
+                                }
+                                Err(_) => "400 Bad Request",
                             }
-                            _ => "400 Bad Request",
+                        } else if line.starts_with("POST /v1/traces") {
+                            match ExportTraceServiceRequest::decode(body.as_slice()) {
+                                Ok(req) => {
+                                    span_store.lock().unwrap().push(req);
+                                    "200 OK"
+                                }
+                                Err(_) => "400 Bad Request",
+                            }
+                        } else {
+                            "404 Not Found"
                         };
                         let reply = format!(
                             "HTTP/1.1 {status}\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n"
@@ -77,11 +96,32 @@ impl Receiver {
                 });
             }
         });
-        Receiver { port, got, task }
+        Receiver {
+            port,
+            got,
+            spans,
+            task,
+        }
     }
 
     fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}/v1/metrics", self.port)
+    }
+
+    fn traces_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}/v1/traces", self.port)
+    }
+
+    /// Every span received.
+    fn all_spans(&self) -> Vec<Span> {
+        self.spans
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.resource_spans.iter())
+            .flat_map(|rs| rs.scope_spans.iter())
+            .flat_map(|ss| ss.spans.iter().cloned())
+            .collect()
     }
 
     /// The latest value of every (metric, attributes) series received, summed over the
@@ -268,6 +308,77 @@ async fn a_running_node_and_agent_push_their_metrics_over_otlp() {
             log_text.contains("exporting metrics over OTLP"),
             "{log_text}"
         );
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jobs_trace_runs_from_the_node_through_the_agent_and_back() {
+    within(Duration::from_secs(90), async {
+        let receiver = Receiver::start().await;
+        let child = provemesh(
+            &[
+                "devnet",
+                "--epochs",
+                "1",
+                "--agents",
+                "2",
+                "--proof-delay",
+                "5ms",
+            ],
+            &[
+                ("LOG_LEVEL", "warn".into()),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                    receiver.traces_endpoint(),
+                ),
+            ],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("devnet");
+        let _guard = scopeguard(nix::unistd::Pid::from_raw(child.id() as i32));
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let spans = receiver.all_spans();
+        let named = |n: &str| spans.iter().filter(|s| s.name == n).collect::<Vec<_>>();
+        let (enqueues, jobs, results) = (named("enqueue"), named("job"), named("result"));
+        assert!(
+            !jobs.is_empty(),
+            "job spans exported: {:?}",
+            spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+        );
+        // Every job span continues its enqueue's trace, and its result's span continues it.
+        let mut chains = 0;
+        for job in &jobs {
+            let parent = enqueues
+                .iter()
+                .find(|e| e.span_id == job.parent_span_id)
+                .unwrap_or_else(|| panic!("job span {:?} has no enqueue parent", job.span_id));
+            assert_eq!(parent.trace_id, job.trace_id, "one trace per job");
+            if results
+                .iter()
+                .any(|r| r.parent_span_id == job.span_id && r.trace_id == job.trace_id)
+            {
+                chains += 1;
+            }
+        }
+        // Each job was proved once and its result received once by the node.
+        assert_eq!(
+            chains,
+            jobs.len(),
+            "every job's result span continues its trace"
+        );
+        assert_eq!(jobs.len(), enqueues.len());
     })
     .await
 }
