@@ -7,6 +7,7 @@ use provemesh_common::config::{values, ConfigError};
 use provemesh_common::{AgentId, ProofType};
 use std::collections::HashMap;
 use std::time::Duration;
+use url::Url;
 
 #[derive(Debug, Clone, Args, PartialEq)]
 #[command(next_help_heading = "Prover agent")]
@@ -41,6 +42,22 @@ pub struct AgentArgs {
     #[arg(long = "prover-agent-drain-deadline", env = "PROVER_AGENT_DRAIN_DEADLINE", value_name = "PROVER_AGENT_DRAIN_DEADLINE",
           default_value = "30s", value_parser = values::duration)]
     pub drain_deadline: Duration,
+
+    /// URL polled for a spot termination notice, e.g. AWS's
+    /// http://169.254.169.254/latest/meta-data/spot/instance-action. HTTP 200 starts the
+    /// drain at once, as SIGTERM does; 404 means no notice; other answers or none are
+    /// logged and ignored. AWS IMDSv2 session tokens are fetched when the URL asks for one.
+    #[arg(
+        long = "prover-agent-termination-notice-url",
+        env = "PROVER_AGENT_TERMINATION_NOTICE_URL",
+        value_name = "PROVER_AGENT_TERMINATION_NOTICE_URL"
+    )]
+    pub termination_notice_url: Option<String>,
+
+    /// How often PROVER_AGENT_TERMINATION_NOTICE_URL is polled (AWS recommends every 5s).
+    #[arg(long = "prover-agent-termination-notice-poll", env = "PROVER_AGENT_TERMINATION_NOTICE_POLL",
+          value_name = "PROVER_AGENT_TERMINATION_NOTICE_POLL", default_value = "5s", value_parser = values::duration)]
+    pub termination_notice_poll: Duration,
 
     /// Generate real proofs with Barretenberg (true) or simulated ones (false).
     #[arg(long = "prover-real-proofs", env = "PROVER_REAL_PROOFS", value_name = "PROVER_REAL_PROOFS",
@@ -88,6 +105,19 @@ fn parse_fraction(raw: &str) -> Result<f64, String> {
     Ok(f)
 }
 
+/// Where and how often an agent looks for a spot termination notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TerminationNotice {
+    pub url: Url,
+    pub poll: Duration,
+}
+
+/// Shortest and longest accepted PROVER_AGENT_TERMINATION_NOTICE_POLL: a notice comes
+/// about two minutes before the machine goes, so polling slower than a minute wastes most
+/// of it.
+const NOTICE_POLL_RANGE: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(60));
+
 /// The agent's validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentConfig {
@@ -96,6 +126,8 @@ pub struct AgentConfig {
     pub proof_types: Vec<ProofType>,
     pub concurrency: usize,
     pub drain_deadline: Duration,
+    /// Polled for a spot termination notice, which starts the drain early.
+    pub termination_notice: Option<TerminationNotice>,
     /// How often an idle agent sweeps its queues without a doorbell ring.
     pub idle_sweep: Duration,
     /// Most jobs taken in one pull (never more than free slots).
@@ -117,6 +149,7 @@ impl AgentConfig {
             }),
             concurrency: concurrency.max(1),
             drain_deadline: Duration::from_secs(30),
+            termination_notice: None,
             idle_sweep: Duration::from_secs(1),
             max_fetch_batch: 64,
             simulated: SimulatedConfig::default(),
@@ -152,6 +185,7 @@ impl AgentArgs {
         };
         let mut cfg = AgentConfig::new(id, &self.proof_types, self.concurrency as usize);
         cfg.drain_deadline = self.drain_deadline;
+        cfg.termination_notice = self.termination_notice()?;
         let mut delays = HashMap::new();
         for (t, d) in &self.simulated_delays {
             if delays.insert(*t, *d).is_some() {
@@ -171,6 +205,36 @@ impl AgentArgs {
     }
 }
 
+impl AgentArgs {
+    /// The termination-notice settings, checked without echoing the URL (it could carry
+    /// credentials).
+    fn termination_notice(&self) -> Result<Option<TerminationNotice>, ConfigError> {
+        const VAR: &str = "PROVER_AGENT_TERMINATION_NOTICE_URL";
+        let Some(raw) = self.termination_notice_url.as_deref() else {
+            return Ok(None);
+        };
+        if raw.trim().is_empty() {
+            return Ok(None);
+        }
+        let url = values::http_url(raw).map_err(|e| ConfigError::new(VAR, e))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(ConfigError::new(
+                VAR,
+                "credentials inside the URL are refused (they would end up in logs)",
+            ));
+        }
+        let poll = self.termination_notice_poll;
+        let (min, max) = NOTICE_POLL_RANGE;
+        if !(min..=max).contains(&poll) {
+            return Err(ConfigError::new(
+                "PROVER_AGENT_TERMINATION_NOTICE_POLL",
+                format!("{poll:?} is outside {min:?}..={max:?}"),
+            ));
+        }
+        Ok(Some(TerminationNotice { url, poll }))
+    }
+}
+
 /// `<hostname>-<4 random hex digits>`.
 pub fn default_agent_id() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
@@ -183,4 +247,73 @@ pub fn default_agent_id() -> String {
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
         .collect();
     format!("{host}-{:04x}", rand::random::<u16>())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        agent: AgentArgs,
+    }
+
+    fn validate(args: &[&str]) -> Result<AgentConfig, ConfigError> {
+        let mut argv = vec!["agent"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).unwrap().agent.validate()
+    }
+
+    #[test]
+    fn termination_notice_is_optional_and_polled_every_5s_by_default() {
+        assert_eq!(validate(&[]).unwrap().termination_notice, None);
+        let cfg = validate(&[
+            "--prover-agent-termination-notice-url",
+            "http://169.254.169.254/latest/meta-data/spot/instance-action",
+        ])
+        .unwrap();
+        let n = cfg.termination_notice.unwrap();
+        assert_eq!(n.poll, Duration::from_secs(5));
+        assert_eq!(n.url.path(), "/latest/meta-data/spot/instance-action");
+    }
+
+    #[test]
+    fn bad_termination_notice_settings_name_their_variable() {
+        for (args, var) in [
+            (
+                &["--prover-agent-termination-notice-url", "ftp://x/notice"][..],
+                "PROVER_AGENT_TERMINATION_NOTICE_URL",
+            ),
+            (
+                &["--prover-agent-termination-notice-url", "not a url"][..],
+                "PROVER_AGENT_TERMINATION_NOTICE_URL",
+            ),
+            (
+                &[
+                    "--prover-agent-termination-notice-url",
+                    "http://127.0.0.1:1/n",
+                    "--prover-agent-termination-notice-poll",
+                    "10m",
+                ][..],
+                "PROVER_AGENT_TERMINATION_NOTICE_POLL",
+            ),
+        ] {
+            let e = validate(args).unwrap_err();
+            assert_eq!(e.variable, var, "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn credentials_in_the_notice_url_are_refused_and_never_echoed() {
+        let e = validate(&[
+            "--prover-agent-termination-notice-url",
+            "http://user:hunter2@127.0.0.1/notice",
+        ])
+        .unwrap_err();
+        assert_eq!(e.variable, "PROVER_AGENT_TERMINATION_NOTICE_URL");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
 }

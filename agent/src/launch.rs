@@ -44,12 +44,27 @@ impl AgentCommand {
     }
 }
 
-/// Runs one agent until `shutdown`, then drains it.
+/// Runs one agent until `shutdown` (or a spot termination notice, when the agent watches
+/// for one), then drains it.
 pub async fn run(
     agent: ValidAgent,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Arc<AgentStats>> {
     let id = agent.config.id.clone();
+    // A termination notice drains this agent as a signal would, and only this agent (in
+    // `provemesh start` the other components keep running). The watcher stops with it.
+    let (shutdown, _watcher) = match &agent.config.termination_notice {
+        Some(notice) => {
+            let drain = shutdown.child_token();
+            tokio::spawn(crate::termination::watch(
+                notice.clone(),
+                id.clone(),
+                drain.clone(),
+            ));
+            (drain.clone(), Some(drain.drop_guard()))
+        }
+        None => (shutdown, None),
+    };
     let client = provemesh_nats::connect(&agent.nats, &format!("provemesh-agent {id}"))
         .await
         .with_context(|| format!("agent {id}"))?;

@@ -10,11 +10,12 @@
 pub mod backend;
 pub mod config;
 mod job;
-mod metrics;
 pub mod launch;
+mod metrics;
 mod pull;
 mod runtime;
 pub mod simulated;
+mod termination;
 
 pub use backend::{BackendError, ProvingBackend, ProvingRequest};
 pub use config::{AgentArgs, AgentConfig};
