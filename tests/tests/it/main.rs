@@ -11,6 +11,7 @@ mod mesh_basics;
 mod mesh_chaos;
 mod regions;
 mod security;
+mod spot;
 mod support;
 mod telemetry;
 mod tls;
