@@ -10,6 +10,7 @@ mod dead_letter;
 mod enqueue;
 mod inspect;
 mod metrics;
+pub mod report;
 mod results;
 
 pub use dead_letter::run_dead_letters;
