@@ -38,11 +38,18 @@ impl Anvil {
             &args,
             &dir.path().join("anvil.log"),
         )?;
+        let log = dir.path().join("anvil.log");
+        // Ready when it answers RPC *and* its banner (with the dev keys) is in the log: the
+        // two race, and a caller reading a key right after start must find it.
         process.wait_ready(Duration::from_secs(30), || {
             matches!(
                 http(port, "POST", "/", r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#),
                 Some((200, b)) if b.contains("result")
-            )
+            ) && std::fs::read_to_string(&log).is_ok_and(|l| {
+                l.split("Private Keys")
+                    .nth(1)
+                    .is_some_and(|s| s.contains("(9) "))
+            })
         })?;
         Ok(Anvil {
             port,
