@@ -6,6 +6,7 @@
 mod binaries;
 mod cli;
 mod dead_letters;
+mod deploy;
 mod harness;
 mod mesh_basics;
 mod mesh_chaos;
