@@ -280,7 +280,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn watch_cancels_the_drain_token_on_a_notice_only() {
+    async fn watch_cancels_the_drain_token_on_a_notice() {
         let (url, _) = metadata_service(|_, _, _| (200, "{\"action\": \"stop\"}")).await;
         let drain = CancellationToken::new();
         let notice = TerminationNotice {
