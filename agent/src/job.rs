@@ -336,7 +336,9 @@ async fn reject_malformed(
         }
     }
     ack(msg, AckKind::Term).await;
-    inner.metrics.failed(consumer_type, FailureKind::Deterministic);
+    inner
+        .metrics
+        .failed(consumer_type, FailureKind::Deterministic);
 }
 
 async fn finish_failed(

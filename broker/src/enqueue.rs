@@ -1,7 +1,6 @@
 //! Enqueueing jobs: content-addressed ids, large inputs to the store first, pipelined
 //! publishes, server-side de-duplication.
 
-use tracing::Instrument;
 use crate::{Broker, BrokerError};
 use bytes::Bytes;
 use futures::{stream, StreamExt, TryStreamExt};
@@ -9,6 +8,7 @@ use provemesh_common::job::{ENVELOPE_VERSION, INLINE_INPUT_LIMIT};
 use provemesh_common::{unix_micros, EpochNumber, InputRef, JobEnvelope, JobId, ProofType};
 use provemesh_nats::messages;
 use provemesh_store::ProofStore;
+use tracing::Instrument;
 
 /// A job to enqueue.
 #[derive(Debug, Clone)]

@@ -37,7 +37,9 @@ pub(crate) fn metrics() -> &'static BrokerMetrics {
                 .build(),
             dead_letters: m
                 .u64_counter("provemesh.broker.dead_letters")
-                .with_description("Jobs that exhausted their deliveries and were failed from a dead letter")
+                .with_description(
+                    "Jobs that exhausted their deliveries and were failed from a dead letter",
+                )
                 .build(),
         }
     })

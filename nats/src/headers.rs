@@ -48,7 +48,11 @@ struct Injector<'a>(&'a mut HeaderMap);
 impl opentelemetry::propagation::Injector for Injector<'_> {
     fn set(&mut self, key: &str, value: String) {
         // The propagator's keys are the two fixed W3C names.
-        let name = if key == TRACEPARENT { TRACEPARENT } else { TRACESTATE };
+        let name = if key == TRACEPARENT {
+            TRACEPARENT
+        } else {
+            TRACESTATE
+        };
         self.0.insert(name, value.as_str());
     }
 }

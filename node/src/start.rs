@@ -1,6 +1,5 @@
 //! `provemesh start`: runs the chosen components in one process until a signal.
 
-use std::time::Duration;
 use crate::args::{NodeArgs, RoleArgs};
 use anyhow::Context as _;
 use clap::Args;
@@ -9,6 +8,7 @@ use provemesh_broker::Broker;
 use provemesh_common::config::{ConfigError, MeshArgs};
 use provemesh_nats::{Topology, TopologyConfig};
 use provemesh_store::ProofStore;
+use std::time::Duration;
 use tracing::info;
 
 #[derive(Debug, Clone, Args)]

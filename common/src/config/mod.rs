@@ -8,16 +8,16 @@
 
 mod log;
 mod mesh;
-mod otel;
 mod nats;
+mod otel;
 mod secret;
 mod store;
 pub mod values;
 
 pub use log::{LogArgs, LogLevel};
 pub use mesh::MeshArgs;
-pub use otel::OtelArgs;
 pub use nats::NatsArgs;
+pub use otel::OtelArgs;
 pub use secret::Secret;
 pub use store::{ProofStoreArgs, ProofStoreConfig, ProofStoreLocation};
 

@@ -117,18 +117,24 @@ impl NatsArgs {
             _ => {}
         }
         let readable = |var: &'static str, p: &Option<PathBuf>| match p {
-            Some(p) => std::fs::File::open(p).map(|_| ()).map_err(|e| {
-                ConfigError::new(var, format!("cannot read '{}': {e}", p.display()))
-            }),
+            Some(p) => std::fs::File::open(p)
+                .map(|_| ())
+                .map_err(|e| ConfigError::new(var, format!("cannot read '{}': {e}", p.display()))),
             None => Ok(()),
         };
         readable("NATS_CREDS", &self.nats_creds)?;
         match (&self.nats_tls_cert, &self.nats_tls_key) {
             (Some(_), None) => {
-                return Err(ConfigError::new("NATS_TLS_CERT", "set without NATS_TLS_KEY"))
+                return Err(ConfigError::new(
+                    "NATS_TLS_CERT",
+                    "set without NATS_TLS_KEY",
+                ))
             }
             (None, Some(_)) => {
-                return Err(ConfigError::new("NATS_TLS_KEY", "set without NATS_TLS_CERT"))
+                return Err(ConfigError::new(
+                    "NATS_TLS_KEY",
+                    "set without NATS_TLS_CERT",
+                ))
             }
             _ => {}
         }
@@ -140,11 +146,7 @@ impl NatsArgs {
 
     /// Whether connections must use TLS: a CA is configured, or a URL says `tls://`.
     pub fn requires_tls(&self) -> bool {
-        self.nats_tls_ca.is_some()
-            || self
-                .server_list()
-                .iter()
-                .any(|s| s.starts_with("tls://"))
+        self.nats_tls_ca.is_some() || self.server_list().iter().any(|s| s.starts_with("tls://"))
     }
 
     /// The non-empty server URLs, trimmed.

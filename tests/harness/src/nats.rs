@@ -15,11 +15,23 @@ use tempfile::TempDir;
 
 /// The deployment files of `infra/nats/`, as shipped.
 const SHIPPED: &[(&str, &str)] = &[
-    ("server.conf", include_str!("../../../infra/nats/server.conf")),
-    ("cluster.conf", include_str!("../../../infra/nats/cluster.conf")),
-    ("region.conf", include_str!("../../../infra/nats/region.conf")),
+    (
+        "server.conf",
+        include_str!("../../../infra/nats/server.conf"),
+    ),
+    (
+        "cluster.conf",
+        include_str!("../../../infra/nats/cluster.conf"),
+    ),
+    (
+        "region.conf",
+        include_str!("../../../infra/nats/region.conf"),
+    ),
     ("hub.conf", include_str!("../../../infra/nats/hub.conf")),
-    ("leafnode.conf", include_str!("../../../infra/nats/leafnode.conf")),
+    (
+        "leafnode.conf",
+        include_str!("../../../infra/nats/leafnode.conf"),
+    ),
     ("tls.conf", include_str!("../../../infra/nats/tls.conf")),
 ];
 
@@ -81,7 +93,9 @@ impl NatsServer {
     /// its clients use the hub's streams over the leaf connection.
     pub fn start_leaf(hub: &NatsServer) -> Result<Self, HarnessError> {
         let hub_leaf = hub.leaf_port.ok_or_else(|| {
-            HarnessError::Io(std::io::Error::other("the hub was not started with start_hub"))
+            HarnessError::Io(std::io::Error::other(
+                "the hub was not started with start_hub",
+            ))
         })?;
         crate::with_port_retries(|| {
             let dir = temp_dir("provemesh-nats-leaf-")?;
@@ -147,7 +161,10 @@ impl NatsServer {
         env.extend([
             ("NATS_SERVER_NAME".into(), name.clone()),
             ("NATS_LISTEN".into(), format!("127.0.0.1:{port}")),
-            ("NATS_HTTP_LISTEN".into(), format!("127.0.0.1:{monitor_port}")),
+            (
+                "NATS_HTTP_LISTEN".into(),
+                format!("127.0.0.1:{monitor_port}"),
+            ),
             ("NATS_STORE_DIR".into(), store_dir.display().to_string()),
         ]);
         env.extend(opts.env.iter().cloned());
@@ -430,9 +447,9 @@ impl Supercluster {
         let ports: Vec<u16> = all.iter().map(|s| s.monitor_port).collect();
         let first = &mut all[0];
         first.process.wait_ready(Duration::from_secs(30), || {
-            ports.iter().all(|p| {
-                NatsServer::knows_meta_leader(*p) && outbound_gateways(*p) >= 1
-            })
+            ports
+                .iter()
+                .all(|p| NatsServer::knows_meta_leader(*p) && outbound_gateways(*p) >= 1)
         })
     }
 
