@@ -8,6 +8,7 @@
 
 mod dead_letter;
 mod enqueue;
+mod epoch_results;
 mod inspect;
 mod metrics;
 pub mod report;
@@ -15,6 +16,7 @@ mod results;
 
 pub use dead_letter::run_dead_letters;
 pub use enqueue::{Enqueued, NewJob};
+pub use epoch_results::{EpochEvent, EpochResults};
 pub use inspect::{JobHistory, QueueDepth};
 pub use metrics::export_queue_depths;
 pub use results::{ResultDelivery, Results};

@@ -1,0 +1,132 @@
+//! Turning a DAG node whose children are proved into its job: the circuit builder for its
+//! place, fed with the block data and the children's outputs and proofs.
+
+use crate::circuits::{self, ChildProof, CircuitJob, JobContext};
+use crate::dag::{Dag, NodeIdx, NodeKey};
+use crate::error::EpochError;
+use crate::outputs::{BlockRunOutputs, Outputs, ParityOutputs, TxRunOutputs};
+use provemesh_common::circuit::FieldBytes;
+use provemesh_common::{EpochNumber, JobId, ProofRef};
+use provemesh_tx_processor::ProcessedBlock;
+use std::sync::Arc;
+
+/// What the builder needs to know of a proved child.
+pub(crate) struct ProvedChild<'a> {
+    pub job: JobId,
+    pub proof: &'a ProofRef,
+    pub outputs: &'a Outputs,
+}
+
+/// Everything a node's job is made from besides its children.
+pub(crate) struct BuildContext<'a> {
+    pub epoch: EpochNumber,
+    pub dag: &'a Dag,
+    pub blocks: &'a [Arc<ProcessedBlock>],
+    pub prover_id: FieldBytes,
+    pub expected_root: &'a [FieldBytes],
+}
+
+impl BuildContext<'_> {
+    /// Builds the job of `idx` (attempt `retry`) from its proved children.
+    pub fn build<'s>(
+        &self,
+        idx: NodeIdx,
+        retry: u32,
+        child: impl Fn(NodeIdx) -> Option<ProvedChild<'s>>,
+    ) -> Result<CircuitJob, EpochError> {
+        let node = self.dag.node(idx);
+        let err = |reason: String| EpochError::Inputs {
+            epoch: self.epoch,
+            proof_type: node.proof_type,
+            node: node.key,
+            reason,
+        };
+        let kids: Vec<ProvedChild<'s>> = node
+            .children
+            .iter()
+            .map(|&c| child(c).ok_or_else(|| err(format!("child {c} has no checked proof"))))
+            .collect::<Result<_, _>>()?;
+        let proofs: Vec<ChildProof> = kids
+            .iter()
+            .map(|k| ChildProof {
+                job: k.job,
+                proof_sha256: k.proof.sha256,
+            })
+            .collect();
+        let tx_run = |i: usize| match kids.get(i).map(|k| k.outputs) {
+            Some(Outputs::TxRun(o)) => Ok(*o),
+            _ => Err(err(format!("child {i} is not a tx run"))),
+        };
+        let block_run = |i: usize| -> Result<BlockRunOutputs, EpochError> {
+            match kids.get(i).map(|k| k.outputs) {
+                Some(Outputs::BlockRun(o)) => Ok(*o),
+                _ => Err(err(format!("child {i} is not a block run"))),
+            }
+        };
+        let parity = |k: &ProvedChild<'s>| -> Result<ParityOutputs, EpochError> {
+            match k.outputs {
+                Outputs::Parity(p) => Ok(*p),
+                _ => Err(err("a parity child is not a parity".into())),
+            }
+        };
+        let block = |b: usize| {
+            self.blocks
+                .get(b)
+                .ok_or_else(|| err(format!("block {b} is unknown")))
+        };
+        let ctx = JobContext {
+            epoch: self.epoch,
+            node: node.key,
+            retry,
+        };
+        let built = match node.key {
+            NodeKey::BaseParity { block: b, index } => {
+                let p = block(b)?
+                    .parity
+                    .base
+                    .get(index)
+                    .ok_or_else(|| err(format!("base parity {index} is unknown")))?;
+                circuits::base_parity(&ctx, p)
+            }
+            NodeKey::RootParity { .. } => {
+                let parts = kids.iter().map(parity).collect::<Result<Vec<_>, _>>()?;
+                circuits::root_parity(&ctx, &proofs, &parts)
+            }
+            NodeKey::BaseRollup { block: b, tx } => {
+                let t = block(b)?
+                    .txs
+                    .get(tx)
+                    .ok_or_else(|| err(format!("tx {tx} is unknown")))?;
+                circuits::base_rollup(&ctx, &t.base_rollup_inputs)
+            }
+            NodeKey::Merge { .. } => {
+                circuits::merge_rollup(&ctx, &proofs, &tx_run(0)?, &tx_run(1)?)
+            }
+            NodeKey::BlockRoot { block: b } => {
+                let nodes = self
+                    .dag
+                    .blocks()
+                    .get(b)
+                    .ok_or_else(|| err(format!("block {b} has no nodes")))?;
+                // Children are (txs, parity), or (parity) for a block without txs.
+                let (txs, par): (Option<TxRunOutputs>, _) = match kids.as_slice() {
+                    [p] if nodes.txs_top.is_none() => (None, parity(p)?),
+                    [_, p] if nodes.txs_top.is_some() => (Some(tx_run(0)?), parity(p)?),
+                    _ => return Err(err("unexpected children of a block root".into())),
+                };
+                circuits::block_root(&ctx, &proofs, txs.as_ref(), &par, block(b)?)
+            }
+            NodeKey::BlockMerge { .. } => {
+                circuits::block_merge_rollup(&ctx, &proofs, &block_run(0)?, &block_run(1)?)
+            }
+            NodeKey::Root => circuits::root_rollup(
+                &ctx,
+                &proofs,
+                &block_run(0)?,
+                self.prover_id,
+                self.expected_root,
+            ),
+        };
+        built.map_err(|e| err(e.to_string()))
+    }
+}

@@ -1,0 +1,228 @@
+//! Real blocks (a temporary world state and the tx processor over generated txs with
+//! simulated client proofs and funded fee payers), a real nats-server with the mesh
+//! topology, a file proof store in a temporary directory, and in-process agents.
+
+#![allow(dead_code, clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use provemesh_agent::{Agent, AgentConfig, AgentStats, SimulatedBackend, SimulatedConfig};
+use provemesh_broker::Broker;
+use provemesh_common::config::{ProofStoreConfig, ProofStoreLocation};
+use provemesh_common::hash::leaves::fee_juice_balance_slot;
+use provemesh_common::hash::{Fr, GlobalVariables};
+use provemesh_common::tx::{
+    L2ToL1Message, PublicDataWrite, SimulatedClientProof, Tx, TxPublicOutputs,
+};
+use provemesh_common::{EpochNumber, ProofType};
+use provemesh_harness::NatsServer;
+use provemesh_nats::{Topology, TopologyConfig};
+use provemesh_orchestrator::{l1_epoch_public_inputs, EpochConfig};
+use provemesh_store::ProofStore;
+use provemesh_tx_processor::{
+    process_block, BlockToProcess, ProcessedBlock, SimulatedClientProofVerifier,
+};
+use provemesh_world_state::{TreeHeights, WorldState, WorldStateConfig};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const PROVER: [u8; 32] = {
+    let mut p = [0u8; 32];
+    p[31] = 0x42;
+    p
+};
+
+const PAYERS: u64 = 8;
+
+fn tx(seq: u64) -> Tx {
+    let f = |tag: u64, i: u64| Fr::from(seq * 1_000 + tag * 10 + i);
+    let outputs = TxPublicOutputs {
+        note_hashes: vec![f(1, 0), f(1, 1)],
+        nullifiers: vec![f(2, 0), f(2, 1)],
+        public_data_writes: vec![PublicDataWrite {
+            contract_address: Fr::from(77u64),
+            storage_slot: Fr::from(seq % 5),
+            value: Fr::from(seq),
+        }],
+        l2_to_l1_messages: if seq.is_multiple_of(2) {
+            vec![L2ToL1Message {
+                recipient: Fr::from(0xabcdu64),
+                content: f(3, 0),
+            }]
+        } else {
+            vec![]
+        },
+        fee_payer: Fr::from(500 + seq % PAYERS),
+        fee: Fr::from(seq % 7 + 1),
+    };
+    Tx {
+        proof: SimulatedClientProof::create(&outputs),
+        outputs,
+    }
+}
+
+/// Executes blocks of `txs_per_block[i]` txs on a fresh world state (block numbers from
+/// 1) and returns what the tx processor emitted for each.
+pub fn blocks(txs_per_block: &[usize]) -> Vec<ProcessedBlock> {
+    let dir = tempfile::tempdir().unwrap();
+    let config = WorldStateConfig {
+        heights: TreeHeights::uniform(16),
+        genesis_public_data: (0..PAYERS)
+            .map(|p| {
+                (
+                    fee_juice_balance_slot(Fr::from(500 + p)),
+                    Fr::from(1u64 << 40),
+                )
+            })
+            .collect(),
+        ..WorldStateConfig::default()
+    };
+    let mut ws = WorldState::open(dir.path(), config).unwrap();
+    let mut seq = 0;
+    let mut out = Vec::new();
+    for (i, &n) in txs_per_block.iter().enumerate() {
+        let txs = (0..n)
+            .map(|_| {
+                seq += 1;
+                tx(seq)
+            })
+            .collect();
+        let block = BlockToProcess {
+            global_variables: GlobalVariables {
+                block_number: i as u64 + 1,
+                slot_number: i as u64 + 10,
+                timestamp: 1_700_000_000 + i as u64,
+                ..GlobalVariables::default()
+            },
+            txs,
+            l1_to_l2_messages: vec![Fr::from(i as u64 * 10 + 1), Fr::from(i as u64 * 10 + 2)],
+        };
+        let p = process_block(&mut ws, &SimulatedClientProofVerifier, &block).unwrap();
+        assert!(p.rejected.is_empty(), "{:?}", p.rejected);
+        ws.commit_block(&p.header).unwrap();
+        out.push(p);
+    }
+    out
+}
+
+/// A config for `epoch` expecting L1's public inputs for `blocks`.
+pub fn config(epoch: u64, blocks: &[ProcessedBlock]) -> EpochConfig {
+    let mut c = EpochConfig::new(EpochNumber(epoch), PROVER);
+    c.expected_root_public_inputs =
+        Some(l1_epoch_public_inputs(blocks, EpochNumber(epoch), PROVER));
+    c.watch_interval = Duration::from_millis(100);
+    c
+}
+
+pub struct Mesh {
+    pub nats: NatsServer,
+    pub url: String,
+    pub broker: Broker,
+    pub store: ProofStore,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn js(url: &str) -> async_nats::jetstream::Context {
+    async_nats::jetstream::new(async_nats::connect(url).await.unwrap())
+}
+
+/// A nats-server with the mesh topology and a file proof store.
+pub async fn mesh() -> Mesh {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let topo = Topology::apply(js(&url).await, TopologyConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = ProofStore::open(&ProofStoreConfig {
+        location: ProofStoreLocation::File(dir.path().join("proofs")),
+    })
+    .unwrap();
+    let broker = Broker::new(topo, store.clone());
+    Mesh {
+        nats,
+        url,
+        broker,
+        store,
+        dir,
+    }
+}
+
+pub struct Agents {
+    pub stats: Vec<Arc<AgentStats>>,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<Arc<AgentStats>>>,
+}
+
+impl Agents {
+    pub fn proved(&self) -> u64 {
+        self.stats
+            .iter()
+            .map(|s| s.proved.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    pub fn reused(&self) -> u64 {
+        self.stats
+            .iter()
+            .map(|s| s.reused.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// `n` in-process agents proving `types` (all when empty), each job taking `delay`.
+pub async fn agents(m: &Mesh, n: usize, delay: Duration, types: &[ProofType]) -> Agents {
+    let shutdown = CancellationToken::new();
+    let mut stats = Vec::new();
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let mut cfg = AgentConfig::new(format!("agent-{i}"), types, 1);
+        cfg.idle_sweep = Duration::from_millis(200);
+        let topo = Topology::bind(
+            js(&m.url).await,
+            TopologyConfig::default(),
+            &cfg.proof_types,
+        )
+        .await
+        .unwrap();
+        let sim = SimulatedConfig {
+            default_delay: delay,
+            proof_size: 1024,
+            ..Default::default()
+        };
+        let agent = Agent::new(
+            cfg,
+            topo,
+            m.store.clone(),
+            Arc::new(SimulatedBackend::new(sim)),
+        )
+        .unwrap();
+        stats.push(agent.stats());
+        tasks.push(tokio::spawn(agent.run(shutdown.clone())));
+    }
+    Agents {
+        stats,
+        shutdown,
+        tasks,
+    }
+}
+
+/// Polls `cond` every 20 ms for at most `timeout`.
+pub async fn eventually(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out after {timeout:?} waiting for: {what}");
+}
