@@ -4,6 +4,7 @@ use crate::args::{NodeArgs, RoleArgs};
 use anyhow::Context as _;
 use clap::Args;
 use provemesh_agent::launch::{self, AgentCommand};
+use provemesh_archiver::{Archiver, ArchiverArgs, ArchiverConfig};
 use provemesh_broker::Broker;
 use provemesh_common::config::{ConfigError, MeshArgs};
 use provemesh_nats::{Topology, TopologyConfig};
@@ -21,6 +22,8 @@ pub struct StartCommand {
     pub agent: AgentCommand,
     #[command(flatten)]
     pub mesh: MeshArgs,
+    #[command(flatten)]
+    pub archiver: ArchiverArgs,
 }
 
 /// Why `start` stopped before running anything.
@@ -30,7 +33,7 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error("nothing to start: give at least one of --prover-node, --archiver, --prover-agent (alias --prover), --prover-broker")]
     NoRole,
-    #[error("{0} is not available in this build yet: the prover node and the archiver follow the rollup contracts on L1, which land with the L1/devnet and prover-node work. This build runs the proving mesh: --prover-broker and --prover-agent")]
+    #[error("{0} is not available in this build yet: the prover node lands with the prover-node work. This build runs the archiver (--archiver) and the proving mesh: --prover-broker and --prover-agent")]
     NotYet(&'static str),
 }
 
@@ -54,9 +57,19 @@ impl StartCommand {
             return Err(StartError::NotYet("--prover-node"));
         }
         if r.archiver {
-            return Err(StartError::NotYet("--archiver"));
+            self.archiver_config()?;
         }
         Ok(())
+    }
+
+    /// The archiver's configuration: its own variables with ETHEREUM_HOSTS, L1_CHAIN_ID and
+    /// DATA_DIRECTORY.
+    fn archiver_config(&self) -> Result<ArchiverConfig, ConfigError> {
+        self.archiver.resolve(
+            &self.node.ethereum_hosts,
+            self.node.l1_chain_id,
+            self.node.data_directory.as_deref(),
+        )
     }
 
     pub async fn run(self) -> anyhow::Result<()> {
@@ -85,6 +98,11 @@ impl StartCommand {
                 provemesh_broker::run_dead_letters(broker, s).await;
                 Ok(())
             });
+        }
+        if self.roles.archiver {
+            let archiver = Archiver::open(self.archiver_config()?).context("archiver")?;
+            let s = shutdown.clone();
+            tasks.spawn(async move { archiver.run(s).await.context("archiver") });
         }
         if self.roles.prover_agent {
             let agent = self.agent.validate()?;
