@@ -3,6 +3,7 @@
 //! nats-server, S3 server and anvil processes on 127.0.0.1, started per test and stopped
 //! by PID when the test ends.
 
+mod archiver;
 mod binaries;
 mod cli;
 mod dead_letters;
