@@ -1,16 +1,19 @@
 //! `provemesh jobs`: the mesh as an operator sees it — queue depth per epoch and proof
 //! type, jobs in flight with their agent and attempt, failures with their error, and one
-//! job's full history — as tables or JSON.
+//! job's full history — as tables or JSON; with `--watch`, the live view of `live`.
 
+use crate::live;
 use anyhow::Context as _;
 use clap::Args;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use provemesh_broker::Broker;
+use provemesh_common::config::values::duration;
 use provemesh_common::config::NatsArgs;
 use provemesh_common::{EpochNumber, JobId, JobOutcome, JobState, JobStatus};
 use provemesh_nats::{Topology, TopologyConfig};
 use provemesh_store::ProofStore;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Args)]
 pub struct JobsCommand {
@@ -22,12 +25,48 @@ pub struct JobsCommand {
     #[arg(long = "job", value_name = "JOB_ID")]
     pub job: Option<JobId>,
 
-    /// Print JSON instead of tables.
+    /// Print JSON instead of tables (with --watch: one JSON object per refresh).
     #[arg(long)]
     pub json: bool,
 
+    /// Keep watching: queue depth per proof type, jobs in flight per agent, throughput and
+    /// failures, refreshed every --interval. A live screen on a terminal, one line per
+    /// refresh otherwise. Ctrl-C stops it.
+    #[arg(long, short = 'w', conflicts_with = "job")]
+    pub watch: bool,
+
+    /// How often the live view refreshes (e.g. 500ms, 2s).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = positive_duration)]
+    pub interval: Duration,
+
+    /// Stop watching after this long (implies --watch).
+    #[arg(long, value_name = "DURATION", value_parser = duration, conflicts_with = "job")]
+    pub watch_for: Option<Duration>,
+
+    /// Stop watching after this many refreshes (implies --watch).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "job")]
+    pub iterations: Option<u64>,
+
     #[command(flatten)]
     pub nats: NatsArgs,
+}
+
+fn positive_duration(raw: &str) -> Result<Duration, String> {
+    match duration(raw)? {
+        d if d.is_zero() => Err("must be more than zero".into()),
+        d => Ok(d),
+    }
+}
+
+/// Connects to the mesh named by `nats` as `name` and binds its topology (read-only use:
+/// creates nothing).
+pub async fn connect(nats: &NatsArgs, name: &str) -> anyhow::Result<Broker> {
+    nats.validate()?;
+    let client = provemesh_nats::connect(nats, name).await?;
+    let topo = Topology::bind(provemesh_nats::jetstream(client, nats), TopologyConfig::default(), &[])
+        .await
+        .context("the mesh has no provemesh topology yet (start the node or `provemesh start --prover-broker`)")?;
+    Ok(Broker::new(topo, ProofStore::in_memory()))
 }
 
 #[derive(serde::Serialize)]
@@ -40,12 +79,16 @@ struct Summary {
 
 impl JobsCommand {
     pub async fn run(self) -> anyhow::Result<()> {
-        self.nats.validate()?;
-        let client = provemesh_nats::connect(&self.nats, "provemesh jobs").await?;
-        let topo = Topology::bind(provemesh_nats::jetstream(client, &self.nats), TopologyConfig::default(), &[])
-            .await
-            .context("the mesh has no provemesh topology yet (start the node or `provemesh start --prover-broker`)")?;
-        let broker = Broker::new(topo, ProofStore::in_memory());
+        let broker = connect(&self.nats, "provemesh jobs").await?;
+        if self.watch || self.watch_for.is_some() || self.iterations.is_some() {
+            let opts = live::WatchOptions {
+                interval: self.interval,
+                watch_for: self.watch_for,
+                iterations: self.iterations,
+                json: self.json,
+            };
+            return live::run(&broker, self.epoch, opts).await;
+        }
         match self.job {
             Some(id) => self.show_job(&broker, id).await,
             None => self.show_summary(&broker).await,

@@ -6,8 +6,12 @@ mod args;
 mod bench;
 mod bench_state;
 mod devnet;
+mod epoch_report;
+mod epoch_timeline;
 mod jobs;
+mod live;
 mod start;
+mod timeline_svg;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use provemesh_agent::launch::{self, AgentCommand};
@@ -43,6 +47,9 @@ enum Command {
     Devnet(devnet::DevnetCommand),
     /// Inspect the job mesh: queues, jobs in flight, failures, a job's history.
     Jobs(jobs::JobsCommand),
+    /// Look at one epoch: `epoch report E --svg out.svg` draws how it was proved.
+    #[command(subcommand)]
+    Epoch(epoch_report::EpochCommand),
     /// Benchmarks that print a table against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -73,6 +80,7 @@ async fn main() -> ExitCode {
         },
         Command::Devnet(d) => d.run().await,
         Command::Jobs(j) => j.run().await,
+        Command::Epoch(e) => e.run().await,
         Command::Bench(b) => b.run().await,
     };
     // Blocking (it pushes the last values): off the async workers.
