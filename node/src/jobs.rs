@@ -87,7 +87,7 @@ impl JobsCommand {
                 iterations: self.iterations,
                 json: self.json,
             };
-            return live::run(&broker, self.epoch, opts).await;
+            return watch(&broker, self.epoch, opts).await;
         }
         match self.job {
             Some(id) => self.show_job(&broker, id).await,
@@ -231,6 +231,95 @@ impl JobsCommand {
             None => println!("Result: none yet"),
         }
         Ok(())
+    }
+}
+
+/// Runs the live view until Ctrl-C, `watch_for` or `iterations`.
+async fn watch(
+    broker: &Broker,
+    epoch: Option<EpochNumber>,
+    opts: live::WatchOptions,
+) -> anyhow::Result<()> {
+    use futures::StreamExt as _;
+    use provemesh_common::unix_millis;
+    use std::io::{IsTerminal as _, Write as _};
+
+    // Follow first, then load: nothing that happens in between is missed (what is seen
+    // twice is applied idempotently).
+    let mut feed = broker
+        .activity(epoch)
+        .await
+        .context("cannot follow the mesh's results and statuses")?;
+    let statuses = match epoch {
+        Some(e) => broker.epoch_statuses(e).await,
+        None => broker.all_statuses().await,
+    }
+    .context("cannot read job statuses")?;
+    let mut state = live::LiveState::seeded(&statuses, unix_millis());
+
+    let tty = std::io::stdout().is_terminal() && !opts.json;
+    let scope = match epoch {
+        Some(e) => format!("epoch {e}"),
+        None => "all epochs".to_string(),
+    };
+    let started = tokio::time::Instant::now();
+    let deadline = opts.watch_for.map(|d| started + d);
+    let mut ticker = tokio::time::interval(opts.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut iteration = 0u64;
+    loop {
+        let last;
+        tokio::select! {
+            biased;
+            _ = &mut ctrl_c => return Ok(()),
+            _ = sleep_until(deadline) => last = true,
+            _ = ticker.tick() => last = false,
+            activity = feed.next() => {
+                match activity {
+                    Some(Ok(a)) => state.apply(&a, unix_millis()),
+                    Some(Err(e)) => return Err(e).context("lost the mesh's activity feed"),
+                    None => anyhow::bail!("the mesh's activity feed ended (connection closed)"),
+                }
+                continue;
+            }
+        }
+        let mut queue = broker
+            .queue_depths()
+            .await
+            .context("cannot read queue depths")?;
+        if let Some(e) = epoch {
+            queue.retain(|q| q.epoch == e);
+        }
+        iteration += 1;
+        let snap = state.snapshot(&queue, unix_millis(), iteration);
+        let out = if opts.json {
+            format!("{}\n", serde_json::to_string(&snap)?)
+        } else if tty {
+            format!("\x1b[H\x1b[2J{}", snap.frame(&scope, opts.interval))
+        } else {
+            format!("{}\n", snap.line())
+        };
+        let mut stdout = std::io::stdout().lock();
+        // A closed pipe (`| head`) ends the view quietly.
+        if stdout
+            .write_all(out.as_bytes())
+            .and_then(|()| stdout.flush())
+            .is_err()
+        {
+            return Ok(());
+        }
+        if last || opts.iterations.is_some_and(|n| iteration >= n) {
+            return Ok(());
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -10,13 +10,14 @@
 //!
 //! On a terminal each refresh redraws the screen (ANSI); otherwise each prints one compact
 //! line (or, with `--json`, one JSON object), so the view can be piped and tested.
+//!
+//! Pure: the state, what a refresh shows and how it is printed. `jobs` runs the loop.
 
 use provemesh_broker::report::Activity;
-use provemesh_broker::{Broker, QueueDepth};
+use provemesh_broker::QueueDepth;
 use provemesh_common::{EpochNumber, JobId, JobState, JobStatus, ProofType};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
-use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
 
 /// Throughput is results per second over this much of the recent past.
@@ -332,95 +333,6 @@ fn clip(s: &str, max: usize) -> String {
         s.to_string()
     } else {
         format!("{}…", s.chars().take(max - 1).collect::<String>())
-    }
-}
-
-/// Runs the view until Ctrl-C, `watch_for` or `iterations`.
-pub async fn run(
-    broker: &Broker,
-    epoch: Option<EpochNumber>,
-    opts: WatchOptions,
-) -> anyhow::Result<()> {
-    use anyhow::Context as _;
-    use futures::StreamExt as _;
-    use provemesh_common::unix_millis;
-
-    // Follow first, then load: nothing that happens in between is missed (what is seen
-    // twice is applied idempotently).
-    let mut feed = broker
-        .activity(epoch)
-        .await
-        .context("cannot follow the mesh's results and statuses")?;
-    let statuses = match epoch {
-        Some(e) => broker.epoch_statuses(e).await,
-        None => broker.all_statuses().await,
-    }
-    .context("cannot read job statuses")?;
-    let mut state = LiveState::seeded(&statuses, unix_millis());
-
-    let tty = std::io::stdout().is_terminal() && !opts.json;
-    let scope = match epoch {
-        Some(e) => format!("epoch {e}"),
-        None => "all epochs".to_string(),
-    };
-    let started = tokio::time::Instant::now();
-    let deadline = opts.watch_for.map(|d| started + d);
-    let mut ticker = tokio::time::interval(opts.interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    let mut iteration = 0u64;
-    loop {
-        let last;
-        tokio::select! {
-            biased;
-            _ = &mut ctrl_c => return Ok(()),
-            _ = sleep_until(deadline) => last = true,
-            _ = ticker.tick() => last = false,
-            activity = feed.next() => {
-                match activity {
-                    Some(Ok(a)) => state.apply(&a, unix_millis()),
-                    Some(Err(e)) => return Err(e).context("lost the mesh's activity feed"),
-                    None => anyhow::bail!("the mesh's activity feed ended (connection closed)"),
-                }
-                continue;
-            }
-        }
-        let mut queue = broker
-            .queue_depths()
-            .await
-            .context("cannot read queue depths")?;
-        if let Some(e) = epoch {
-            queue.retain(|q| q.epoch == e);
-        }
-        iteration += 1;
-        let snap = state.snapshot(&queue, unix_millis(), iteration);
-        let out = if opts.json {
-            format!("{}\n", serde_json::to_string(&snap)?)
-        } else if tty {
-            format!("\x1b[H\x1b[2J{}", snap.frame(&scope, opts.interval))
-        } else {
-            format!("{}\n", snap.line())
-        };
-        let mut stdout = std::io::stdout().lock();
-        // A closed pipe (`| head`) ends the view quietly.
-        if stdout
-            .write_all(out.as_bytes())
-            .and_then(|()| stdout.flush())
-            .is_err()
-        {
-            return Ok(());
-        }
-        if last || opts.iterations.is_some_and(|n| iteration >= n) {
-            return Ok(());
-        }
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
 
