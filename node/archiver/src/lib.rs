@@ -7,8 +7,8 @@
 //! [`L2BlockSource`]: blocks, tx hashes per epoch, L1→L2 messages per block, the pending and
 //! proven tips, and a stream of [`ChainEvent`]s.
 //!
-//! Data flow: [`sync`] reads bounded L1 ranges and detects reorgs; [`events`] decodes the
-//! logs; [`store`] applies each range in one transaction (and rolls back to a fork point on
+//! Data flow: `sync` reads bounded L1 ranges and detects reorgs; `events` decodes the
+//! logs; `store` applies each range in one transaction (and rolls back to a fork point on
 //! a reorg, restoring blocks a rolled-back prune had removed); [`Archiver`] ties them
 //! together and answers queries.
 //!

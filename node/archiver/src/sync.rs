@@ -9,12 +9,13 @@
 //!    archive — walk back over the stored block hashes to the newest one the chain still
 //!    has (the fork point), undo everything after it, and read again from there;
 //! 4. the hash of the range's last block again: if it changed, the chain moved during the
-//!    read, which is read again;
+//!    read, which is read again after a polling interval;
 //! 5. otherwise the range's events and the new cursor are stored in one transaction.
 //!
 //! A host whose head is behind the archive's cursor (a lagging node after a failover) is
 //! waited for rather than taken for a reorg to a shorter chain; such a reorg is noticed as
-//! soon as the new chain reaches the cursor's height.
+//! soon as the new chain reaches the cursor's height. A host that stays behind for
+//! [`BEHIND_ROUNDS_BEFORE_FAILOVER`] rounds is left for the next URL.
 //!
 //! A failed round moves to the next URL at once; once every URL has failed in a row, the
 //! loop backs off (exponentially, with jitter, up to 30 s) before the next try.
@@ -35,6 +36,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Polling rounds a host may stay behind the archive's L1 position before the next URL is
+/// tried.
+const BEHIND_ROUNDS_BEFORE_FAILOVER: u32 = 20;
 
 enum Progress {
     /// At the L1 head: wait a polling interval.
@@ -49,6 +53,8 @@ pub(crate) struct Syncer {
     metrics: ArchiverMetrics,
     epoch_duration: Option<u64>,
     host_in_use: Option<String>,
+    /// Consecutive rounds the current host was behind the archive.
+    behind_rounds: u32,
 }
 
 fn backoff() -> ExponentialBackoff {
@@ -77,6 +83,7 @@ impl Syncer {
             metrics: ArchiverMetrics::new(),
             epoch_duration: None,
             host_in_use: None,
+            behind_rounds: 0,
             inner,
         }
     }
@@ -157,13 +164,23 @@ impl Syncer {
         self.inner
             .status
             .send_modify(|s| s.l1_host = Some(host.clone()));
+        if !matches!(read, Read::Behind { .. }) {
+            self.behind_rounds = 0;
+        }
         match read {
             Read::Behind { cursor, head } => {
                 debug!(l1_host = %host, "L1 host's head {head} is behind the archive's L1 block {cursor}; waiting");
                 self.inner.status.send_modify(|s| s.l1_head = Some(head));
+                self.behind_rounds += 1;
+                if self.behind_rounds >= BEHIND_ROUNDS_BEFORE_FAILOVER && self.endpoints.len() > 1 {
+                    warn!(l1_host = %host, "L1 host stays behind the archive's L1 block {cursor} (its head: {head}); trying the next URL");
+                    self.behind_rounds = 0;
+                    self.endpoints.rotate();
+                }
                 Ok(Progress::CaughtUp)
             }
-            Read::Moved => Ok(Progress::More),
+            // The chain moved under the read (normal at the head): read again after a pause.
+            Read::Moved => Ok(Progress::CaughtUp),
             Read::Reorg { fork } => {
                 let inner = self.inner.clone();
                 let tips = blocking(move || inner.store.rollback_to(fork)).await?;
