@@ -64,6 +64,7 @@ impl Archiver {
         // reqwest (under alloy's HTTP transport) needs a process-wide TLS provider, even for
         // http URLs; installing fails harmlessly when one is already there.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        config.check()?;
         let dir = config.archive_dir();
         let store = ArchiveStore::open(&dir)?;
         let id = Identity {

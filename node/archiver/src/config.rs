@@ -145,6 +145,23 @@ impl ArchiverConfig {
         }
     }
 
+    /// Checks what [`ArchiverArgs::resolve`] guarantees, for configurations built in code.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.l1_urls.is_empty() {
+            return Err(ConfigError::new("ETHEREUM_HOSTS", "no URL given"));
+        }
+        if self.batch_size == 0 {
+            return Err(ConfigError::new(
+                "ARCHIVER_BATCH_SIZE",
+                "must be at least 1",
+            ));
+        }
+        if self.rpc_timeout.is_zero() {
+            return Err(ConfigError::new("rpc_timeout", "must be more than zero"));
+        }
+        Ok(())
+    }
+
     /// The directory of the archive database.
     pub fn archive_dir(&self) -> PathBuf {
         self.data_directory.join("archiver")
@@ -393,6 +410,18 @@ mod tests {
             !e.to_string().contains("secret") && !e.to_string().contains("key123"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn configs_built_in_code_are_checked() {
+        let d = deployment(31337);
+        let mut c = ArchiverConfig::for_deployment(hosts(), &d, Path::new("/d"));
+        assert_eq!(c.check(), Ok(()));
+        assert_eq!(c.start_block, 42);
+        c.batch_size = 0;
+        assert_eq!(c.check().unwrap_err().variable, "ARCHIVER_BATCH_SIZE");
+        let c = ArchiverConfig::for_deployment(vec![], &d, Path::new("/d"));
+        assert_eq!(c.check().unwrap_err().variable, "ETHEREUM_HOSTS");
     }
 
     #[test]

@@ -65,6 +65,9 @@ pub enum ArchiverError {
         stored: String,
         configured: String,
     },
+    /// A configuration built in code (not through [`crate::ArchiverArgs`]) is unusable.
+    #[error(transparent)]
+    Config(#[from] provemesh_common::config::ConfigError),
     #[error("the archiver is already running in this process")]
     AlreadyRunning,
     #[error(transparent)]
