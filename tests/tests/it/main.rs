@@ -12,6 +12,7 @@ mod harness;
 mod mesh_basics;
 mod mesh_chaos;
 mod regions;
+mod report;
 mod security;
 mod spot;
 mod support;
