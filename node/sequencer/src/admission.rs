@@ -1,0 +1,148 @@
+//! Whether a tx may enter the pool: the tx processor's checks, run early so a client
+//! hears at once why its tx is refused — format, client proof, nullifiers already in
+//! the state or spent by a pending tx, fee payable from the fee payer's balance at the
+//! tip — plus one sequencer policy: L2→L1 message recipients must be L1 addresses.
+//!
+//! The state checks read a snapshot of the committed tip, so they cannot see what
+//! pending txs will spend: the block builder checks again, in block order, and a tx
+//! that fails there (two txs overdrawing one fee payer) is rejected with its reason then.
+
+use crate::header::field_address;
+use crate::pool::{PoolError, TxPool};
+use provemesh_common::hash::leaves::fee_juice_balance_slot;
+use provemesh_common::tx::Tx;
+use provemesh_tx_processor::{ClientProofVerifier, SimulatedClientProofVerifier, TxRejection};
+use provemesh_world_state::{TreeHeights, TreeId, WorldStateSnapshot};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Why a tx was refused, with a stable kind (the JSON-RPC error's `data.kind`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0}")]
+    Tx(TxRejection),
+    #[error("{0}")]
+    Pool(PoolError),
+    #[error(
+        "L2→L1 message {index} has recipient {recipient}, which is not an L1 address (20 bytes)"
+    )]
+    RecipientNotL1Address { index: usize, recipient: String },
+    #[error("world state unavailable: {0}")]
+    State(String),
+}
+
+impl Refusal {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Refusal::Tx(r) => r.kind(),
+            Refusal::Pool(PoolError::Full { .. }) => "pool_full",
+            Refusal::Pool(PoolError::NullifierInPool { .. }) => "nullifier_in_pool",
+            Refusal::Pool(PoolError::NoHash) => "format",
+            Refusal::RecipientNotL1Address { .. } => "l2_to_l1_recipient",
+            Refusal::State(_) => "state_unavailable",
+        }
+    }
+
+    /// Refusals that say the tx itself is invalid (as opposed to stale or the node busy):
+    /// a peer gossiping it is penalised.
+    pub fn is_invalid_tx(&self) -> bool {
+        matches!(
+            self,
+            Refusal::Tx(TxRejection::Format(_))
+                | Refusal::Tx(TxRejection::ClientProof(_))
+                | Refusal::Tx(TxRejection::TooLarge { .. })
+                | Refusal::RecipientNotL1Address { .. }
+        )
+    }
+}
+
+/// Checks txs against the format, their proof, the pool and the committed tip.
+pub struct Admission {
+    pool: Arc<TxPool>,
+    db: Arc<redb::Database>,
+    heights: TreeHeights,
+    /// The world state's committed tip (updated by the block builder).
+    tip: Arc<AtomicU64>,
+}
+
+impl Admission {
+    pub fn new(
+        pool: Arc<TxPool>,
+        db: Arc<redb::Database>,
+        heights: TreeHeights,
+        tip: Arc<AtomicU64>,
+    ) -> Self {
+        Admission {
+            pool,
+            db,
+            heights,
+            tip,
+        }
+    }
+
+    /// Runs every check without changing anything.
+    pub fn check(&self, tx: &Tx) -> Result<(), Refusal> {
+        tx.check_format()
+            .map_err(|e| Refusal::Tx(TxRejection::Format(e)))?;
+        SimulatedClientProofVerifier
+            .verify(tx)
+            .map_err(|e| Refusal::Tx(TxRejection::ClientProof(e)))?;
+        for (index, m) in tx.outputs.l2_to_l1_messages.iter().enumerate() {
+            if field_address(m.recipient).is_none() {
+                return Err(Refusal::RecipientNotL1Address {
+                    index,
+                    recipient: m.recipient.to_hex(),
+                });
+            }
+        }
+        for n in &tx.outputs.nullifiers {
+            if let Some(by) = self.pool.pending_spender(n) {
+                if Some(by) != tx.hash() {
+                    return Err(Refusal::Pool(PoolError::NullifierInPool {
+                        nullifier: *n,
+                        by,
+                    }));
+                }
+            }
+        }
+        let snapshot = self.snapshot()?;
+        let state = |e: provemesh_world_state::WorldStateError| Refusal::State(e.to_string());
+        for n in &tx.outputs.nullifiers {
+            if snapshot
+                .find_key(TreeId::Nullifier, *n)
+                .map_err(state)?
+                .is_some()
+            {
+                return Err(Refusal::Tx(TxRejection::NullifierInState { nullifier: *n }));
+            }
+        }
+        let o = &tx.outputs;
+        let balance = snapshot
+            .public_data_value(fee_juice_balance_slot(o.fee_payer))
+            .map_err(state)?;
+        if balance < o.fee {
+            return Err(Refusal::Tx(TxRejection::FeeNotPayable {
+                fee_payer: o.fee_payer,
+                balance,
+                fee: o.fee,
+            }));
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Result<WorldStateSnapshot, Refusal> {
+        // The tip can move (commit) or shrink (unwind after a prune) between reading it and
+        // opening the snapshot; a second try reads the new tip.
+        let mut last = None;
+        for _ in 0..3 {
+            let tip = self.tip.load(Ordering::Acquire);
+            match WorldStateSnapshot::open(&self.db, self.heights, tip) {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(Refusal::State(
+            last.map(|e| e.to_string()).unwrap_or_default(),
+        ))
+    }
+}
