@@ -1,0 +1,408 @@
+//! Running `bb` as a process, one per step (`prove`, `verify`, `write_vk`, `gates`).
+//!
+//! Why the command line and not a long-lived `bb msgpack run` (barretenberg-rs's
+//! `PipeBackend`): starting bb costs about 5 ms here (`bb --version`; a whole native
+//! verification about 12 ms) against proofs of one to thirty seconds, while a process per
+//! step gives what the agent needs for free — cancellation is killing the child
+//! (`kill_on_drop`, so dropping a job's future stops its prover at once), each job's stderr
+//! is its own and ends up in its error, concurrent jobs need no request multiplexing, and
+//! all of a proof's memory (gigabytes for recursion) goes back to the OS when the step
+//! ends. The pipe client inherits bb's stderr, blocks a thread per call and exposes no
+//! process id to kill.
+//!
+//! Files: each step runs in its own temporary directory under the configured work
+//! directory, removed when the step ends (also on error or cancellation).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::Command;
+
+/// How proofs are made (`bb -t`): children verified inside Noir circuits use the Poseidon2
+/// transcript without zero knowledge; the root rollup's proof is verified on L1 (keccak, ZK).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Target {
+    #[serde(rename = "noir-recursive-no-zk")]
+    NoirRecursiveNoZk,
+    #[serde(rename = "evm")]
+    Evm,
+}
+
+impl Target {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::NoirRecursiveNoZk => "noir-recursive-no-zk",
+            Target::Evm => "evm",
+        }
+    }
+}
+
+/// Where bb is and how it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BbConfig {
+    /// The prover (the pristine, pinned bb).
+    pub prover: PathBuf,
+    /// The native verifier: the pristine bb with the ceremony CRS, the INSECURE devnet copy
+    /// (`bb-insecure-devnet`, scripts/crs) with the devnet CRS.
+    pub verifier: PathBuf,
+    /// The CRS directory (`bn254_g1.dat`).
+    pub crs_dir: PathBuf,
+    /// Threads per bb process (`HARDWARE_CONCURRENCY`); `None`: all cores.
+    pub threads: Option<u32>,
+    /// bb's low-memory mode (`--slow_low_memory`: less memory, about twice as slow).
+    pub low_memory: bool,
+    /// Parent of the per-step temporary directories.
+    pub work_dir: PathBuf,
+}
+
+/// A bb step that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BbError {
+    /// bb could not be started at all (missing, not executable).
+    #[error("circuit {circuit}: {step}: cannot run {bb}: {reason}")]
+    Spawn {
+        circuit: String,
+        step: &'static str,
+        bb: String,
+        reason: String,
+    },
+    /// bb ran and failed; `stderr` is the end of what it printed.
+    #[error("circuit {circuit}: {step}: bb exited with {status}: {stderr}")]
+    Failed {
+        circuit: String,
+        step: &'static str,
+        status: String,
+        stderr: String,
+    },
+    /// The CRS holds fewer points than the circuit needs (bb would try to download more).
+    #[error("circuit {circuit}: {step}: the CRS in {crs} has {have} points, the circuit needs {need}; generate more (scripts/crs --points {need}) or point CRS_PATH at a larger one")]
+    CrsTooSmall {
+        circuit: String,
+        step: &'static str,
+        crs: String,
+        have: u64,
+        need: u64,
+    },
+    /// Files around the step (temporary directory, outputs).
+    #[error("circuit {circuit}: {step}: {reason}")]
+    Io {
+        circuit: String,
+        step: &'static str,
+        reason: String,
+    },
+}
+
+/// What native verification concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Valid,
+    /// Refused, with bb's last line (e.g. "Proof verification failed").
+    Invalid(String),
+}
+
+impl Verdict {
+    pub fn is_valid(&self) -> bool {
+        matches!(self, Verdict::Valid)
+    }
+}
+
+/// What `bb prove` produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProveOutput {
+    /// The proof: 32-byte big-endian fields.
+    pub proof: Vec<u8>,
+    /// The public inputs: 32-byte big-endian fields.
+    pub public_inputs: Vec<u8>,
+    pub elapsed: Duration,
+}
+
+/// The last `max` bytes of `s`, on a character boundary, trimmed.
+fn tail(s: &str, max: usize) -> String {
+    let s = s.trim();
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("…{}", &s[start..])
+}
+
+/// The CRS points a circuit of `gates` gates needs: its dyadic size.
+pub fn crs_points_needed(gates: u64) -> u64 {
+    gates.max(2).next_power_of_two()
+}
+
+impl BbConfig {
+    fn command(&self, bb: &Path) -> Command {
+        let mut cmd = Command::new(bb);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(t) = self.threads {
+            cmd.env("HARDWARE_CONCURRENCY", t.to_string());
+        }
+        cmd
+    }
+
+    /// Runs one bb step; stdout on success. Dropping the future kills bb.
+    async fn run(
+        &self,
+        circuit: &str,
+        step: &'static str,
+        bb: &Path,
+        args: Vec<OsString>,
+    ) -> Result<String, BbError> {
+        let mut cmd = self.command(bb);
+        cmd.args(&args);
+        let out = cmd.output().await.map_err(|e| BbError::Spawn {
+            circuit: circuit.to_string(),
+            step,
+            bb: bb.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() {
+            return Ok(stdout);
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        Err(BbError::Failed {
+            circuit: circuit.to_string(),
+            step,
+            status: out.status.to_string(),
+            stderr: tail(&format!("{stderr}\n{stdout}"), 2000),
+        })
+    }
+
+    fn temp_dir(&self, circuit: &str, step: &'static str) -> Result<tempfile::TempDir, BbError> {
+        std::fs::create_dir_all(&self.work_dir)
+            .and_then(|_| {
+                tempfile::Builder::new()
+                    .prefix(&format!("bb-{circuit}-{step}-"))
+                    .tempdir_in(&self.work_dir)
+            })
+            .map_err(|e| BbError::Io {
+                circuit: circuit.to_string(),
+                step,
+                reason: format!("temporary directory in {}: {e}", self.work_dir.display()),
+            })
+    }
+
+    fn check_crs(&self, circuit: &str, step: &'static str, gates: u64) -> Result<(), BbError> {
+        let need = crs_points_needed(gates);
+        let have = crate::crs::crs_points(&self.crs_dir).unwrap_or(0);
+        if have < need {
+            return Err(BbError::CrsTooSmall {
+                circuit: circuit.to_string(),
+                step,
+                crs: self.crs_dir.display().to_string(),
+                have,
+                need,
+            });
+        }
+        Ok(())
+    }
+
+    /// Proves `witness_gz` for the circuit in `artifact_path` (whose verification key is
+    /// `vk`, and which has `gates` gates).
+    pub async fn prove(
+        &self,
+        circuit: &str,
+        artifact_path: &Path,
+        gates: u64,
+        vk: &[u8],
+        witness_gz: &[u8],
+        target: Target,
+    ) -> Result<ProveOutput, BbError> {
+        const STEP: &str = "bb prove";
+        self.check_crs(circuit, STEP, gates)?;
+        let dir = self.temp_dir(circuit, "prove")?;
+        let io = |what: &str, e: std::io::Error| BbError::Io {
+            circuit: circuit.to_string(),
+            step: STEP,
+            reason: format!("{what}: {e}"),
+        };
+        let (w, k, o) = (
+            dir.path().join("witness.gz"),
+            dir.path().join("vk"),
+            dir.path().join("out"),
+        );
+        tokio::fs::write(&w, witness_gz)
+            .await
+            .map_err(|e| io("writing the witness", e))?;
+        tokio::fs::write(&k, vk)
+            .await
+            .map_err(|e| io("writing the vk", e))?;
+        let mut args: Vec<OsString> = vec![
+            "prove".into(),
+            "-b".into(),
+            artifact_path.into(),
+            "-w".into(),
+            w.into(),
+            "-k".into(),
+            k.into(),
+            "-o".into(),
+            o.clone().into(),
+            "-t".into(),
+            target.as_str().into(),
+            "-c".into(),
+            self.crs_dir.clone().into(),
+        ];
+        if self.low_memory {
+            args.push("--slow_low_memory".into());
+        }
+        let t = Instant::now();
+        self.run(circuit, STEP, &self.prover, args).await?;
+        let elapsed = t.elapsed();
+        let proof = tokio::fs::read(o.join("proof"))
+            .await
+            .map_err(|e| io("reading the proof", e))?;
+        let public_inputs = tokio::fs::read(o.join("public_inputs"))
+            .await
+            .map_err(|e| io("reading the public inputs", e))?;
+        Ok(ProveOutput {
+            proof,
+            public_inputs,
+            elapsed,
+        })
+    }
+
+    /// Verifies a proof natively. Any refusal by bb (a failed check, or a proof that does
+    /// not even deserialize, such as a point off the curve) is [`Verdict::Invalid`] with
+    /// bb's words; only failing to run bb at all is an error.
+    pub async fn verify(
+        &self,
+        circuit: &str,
+        vk: &[u8],
+        proof: &[u8],
+        public_inputs: &[u8],
+        target: Target,
+    ) -> Result<Verdict, BbError> {
+        const STEP: &str = "bb verify";
+        let dir = self.temp_dir(circuit, "verify")?;
+        let (k, p, i) = (
+            dir.path().join("vk"),
+            dir.path().join("proof"),
+            dir.path().join("public_inputs"),
+        );
+        for (path, bytes) in [(&k, vk), (&p, proof), (&i, public_inputs)] {
+            tokio::fs::write(path, bytes)
+                .await
+                .map_err(|e| BbError::Io {
+                    circuit: circuit.to_string(),
+                    step: STEP,
+                    reason: format!("writing {}: {e}", path.display()),
+                })?;
+        }
+        let args: Vec<OsString> = vec![
+            "verify".into(),
+            "-k".into(),
+            k.into(),
+            "-p".into(),
+            p.into(),
+            "-i".into(),
+            i.into(),
+            "-t".into(),
+            target.as_str().into(),
+            "-c".into(),
+            self.crs_dir.clone().into(),
+        ];
+        match self.run(circuit, STEP, &self.verifier, args).await {
+            Ok(_) => Ok(Verdict::Valid),
+            Err(BbError::Failed { stderr, .. }) => Ok(Verdict::Invalid(
+                stderr
+                    .lines()
+                    .last()
+                    .unwrap_or("refused")
+                    .trim()
+                    .to_string(),
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Computes a circuit's verification key and its hash.
+    pub async fn write_vk(
+        &self,
+        circuit: &str,
+        artifact_path: &Path,
+        gates: u64,
+        target: Target,
+    ) -> Result<(Vec<u8>, [u8; 32]), BbError> {
+        const STEP: &str = "bb write_vk";
+        self.check_crs(circuit, STEP, gates)?;
+        let dir = self.temp_dir(circuit, "write_vk")?;
+        let args: Vec<OsString> = vec![
+            "write_vk".into(),
+            "-b".into(),
+            artifact_path.into(),
+            "-o".into(),
+            dir.path().into(),
+            "-t".into(),
+            target.as_str().into(),
+            "-c".into(),
+            self.crs_dir.clone().into(),
+        ];
+        self.run(circuit, STEP, &self.prover, args).await?;
+        let io = |e: std::io::Error| BbError::Io {
+            circuit: circuit.to_string(),
+            step: STEP,
+            reason: e.to_string(),
+        };
+        let vk = tokio::fs::read(dir.path().join("vk")).await.map_err(io)?;
+        let hash = tokio::fs::read(dir.path().join("vk_hash"))
+            .await
+            .map_err(io)?;
+        let hash: [u8; 32] = hash.try_into().map_err(|h: Vec<u8>| BbError::Io {
+            circuit: circuit.to_string(),
+            step: STEP,
+            reason: format!("vk_hash is {} bytes, not 32", h.len()),
+        })?;
+        Ok((vk, hash))
+    }
+
+    /// The circuit's gate count (`bb gates`).
+    pub async fn gates(&self, circuit: &str, artifact_path: &Path) -> Result<u64, BbError> {
+        const STEP: &str = "bb gates";
+        let out = self
+            .run(
+                circuit,
+                STEP,
+                &self.prover,
+                vec!["gates".into(), "-b".into(), artifact_path.into()],
+            )
+            .await?;
+        let bad = |reason: String| BbError::Io {
+            circuit: circuit.to_string(),
+            step: STEP,
+            reason,
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&out).map_err(|e| bad(format!("output is not JSON: {e}")))?;
+        v["functions"][0]["circuit_size"]
+            .as_u64()
+            .ok_or_else(|| bad("no functions[0].circuit_size in its output".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_the_end_on_a_char_boundary() {
+        assert_eq!(tail("  short \n", 100), "short");
+        let t = tail("ééééé", 3);
+        assert!(t.starts_with('…') && t.ends_with('é'));
+    }
+
+    #[test]
+    fn crs_needs_the_dyadic_size() {
+        assert_eq!(crs_points_needed(67_197), 1 << 17);
+        assert_eq!(crs_points_needed(1 << 20), 1 << 20);
+        assert_eq!(crs_points_needed(1_435_377), 1 << 21);
+    }
+}
