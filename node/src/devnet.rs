@@ -62,6 +62,9 @@ pub struct DevnetCommand {
     /// Keep the servers up after the last epoch, until Ctrl-C.
     #[arg(long)]
     pub stay: bool,
+
+    #[command(flatten)]
+    pub sequencer: provemesh_sequencer::devnet::DevnetSequencerArgs,
 }
 
 impl DevnetCommand {
@@ -105,7 +108,7 @@ impl DevnetCommand {
             ),
         }
         say!(
-            "  L1 (anvil)       {}  chain id {}  (rollup contracts: not in this build yet)",
+            "  L1 (anvil)       {}  chain id {}  (rollup contracts: with --sequencer)",
             anvil.url(),
             anvil.chain_id
         );
@@ -117,6 +120,16 @@ impl DevnetCommand {
             "  inspect the mesh PROVER_BROKER_HOST={} provemesh jobs",
             nats.url()
         );
+        let sequencer = if self.sequencer.enabled() {
+            let keys = |i| anvil.dev_private_key(i);
+            let s = &self.sequencer;
+            Some(
+                provemesh_sequencer::devnet::start(s, &anvil.url(), &keys, &dir, shutdown.clone())
+                    .await?,
+            )
+        } else {
+            None
+        };
 
         let client = async_nats::connect(nats.url()).await?;
         let topo = Topology::apply(
@@ -178,7 +191,7 @@ impl DevnetCommand {
             );
             epoch += 1;
         }
-        if self.stay && !shutdown.is_cancelled() {
+        if (self.stay || sequencer.is_some()) && !shutdown.is_cancelled() {
             say!("\nall epochs proven; servers stay up until Ctrl-C");
             shutdown.cancelled().await;
         }
@@ -187,6 +200,11 @@ impl DevnetCommand {
             let _ = t.await;
         }
         let _ = dead_letters.await;
+        if let Some(s) = sequencer {
+            if let Err(e) = s.stop().await {
+                say!("sequencer stopped with an error: {e}");
+            }
+        }
         drop(results);
         info!("stopping servers");
         drop((anvil, s3, nats));
