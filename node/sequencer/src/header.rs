@@ -142,6 +142,26 @@ pub fn propose_args(
     }
 }
 
+/// The L2 global variables of a block proposed to L1 (the inverse of the mapping above):
+/// what a node re-executing the block from its `L2BlockProposed` event passes to the tx
+/// processor. `None` for a header no sequencer of this rollup would produce (a field
+/// value at or above the BN254 modulus).
+pub fn l2_global_variables(
+    header: &BlockHeader,
+) -> Option<provemesh_common::hash::GlobalVariables> {
+    let g = &header.globalVariables;
+    let fr = |v: U256| Fr::from_be_bytes(&v.to_be_bytes::<32>()).ok();
+    Some(provemesh_common::hash::GlobalVariables {
+        chain_id: fr(g.chainId)?,
+        version: fr(g.version)?,
+        block_number: u64::try_from(g.blockNumber).ok()?,
+        slot_number: u64::try_from(g.slotNumber).ok()?,
+        timestamp: u64::try_from(g.timestamp).ok()?,
+        coinbase: address_field(g.coinbase),
+        fee_recipient: Fr::from_be_bytes(&g.feeRecipient.0).ok()?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,7 +55,13 @@ struct Inner {
     /// Nullifiers of pending txs → the tx.
     pending_nullifiers: HashMap<Fr, TxHash>,
     next_seq: u64,
+    /// Txs recorded as refused at submission.
+    refused_records: usize,
 }
+
+/// At most this many txs refused at submission are remembered (so their receipts say
+/// why): a client sending junk cannot grow the pool without bound.
+pub const MAX_REFUSED_RECORDS: usize = 100_000;
 
 /// The tx pool; cheap to share (`Arc`), every method takes the lock briefly.
 pub struct TxPool {
@@ -131,9 +137,10 @@ impl TxPool {
     pub fn record_rejected(&self, tx: Tx, kind: &str, reason: &str) {
         let Some(hash) = tx.hash() else { return };
         let mut g = self.lock();
-        if g.entries.contains_key(&hash) {
+        if g.entries.contains_key(&hash) || g.refused_records >= MAX_REFUSED_RECORDS {
             return;
         }
+        g.refused_records += 1;
         let seq = g.next_seq;
         g.next_seq += 1;
         g.entries.insert(

@@ -6,14 +6,18 @@ use crate::support::*;
 use alloy::primitives::{B256, U256};
 use jsonrpsee::core::client::{ClientT, Error as ClientError};
 use jsonrpsee::core::params::ArrayParams;
+use provemesh_common::hash::Fr;
 use provemesh_common::tx::TxHash;
+use provemesh_l1::bindings::Inbox::InboxEvents;
 use provemesh_l1::InboxContract;
 use provemesh_p2p::api::codes;
 use provemesh_p2p::wire::HexTxHash;
 use provemesh_p2p::{NodeApiClient, TxStatus};
+use provemesh_sequencer::header::{b256, l2_global_variables, propose_args};
 use provemesh_sequencer::inbox::inject_message;
 use provemesh_sequencer::loadgen::{InvalidKind, LoadConfig, LoadGenerator, TxFactory};
 use provemesh_sequencer::SequencerEvent;
+use provemesh_tx_processor::{process_block, BlockToProcess, SimulatedClientProofVerifier};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -189,7 +193,7 @@ async fn blocks_of_generated_txs_reach_l1_and_invalid_txs_never_do() {
         );
 
         // Bad input: JSON-RPC errors, not panics.
-        let unknown = HexTxHash(TxHash(provemesh_common::hash::Fr::from(12345u64)));
+        let unknown = HexTxHash(TxHash(Fr::from(12345u64)));
         assert_eq!(client.txs_by_hash(vec![unknown]).await.unwrap(), vec![None]);
         assert_eq!(
             client.tx_receipt(unknown).await.unwrap().status,
@@ -213,6 +217,55 @@ async fn blocks_of_generated_txs_reach_l1_and_invalid_txs_never_do() {
                 other => panic!("{method}({param}): {other:?}"),
             }
         }
+        // What a prover node or an archiver does: re-execute every block from L1 data alone
+        // (the event's header, the txs by hash, the Inbox bucket) on a world state of the
+        // same genesis — and arrive at the same header and archive.
+        let mut replay = genesis()
+            .open_world_state(&chain.dir.path().join("replay"))
+            .unwrap();
+        let mut buckets: HashMap<u64, Vec<B256>> = HashMap::new();
+        for log in inbox.events(0, u64::MAX / 2).await.unwrap() {
+            if let InboxEvents::MessageSent(m) = log.event {
+                buckets
+                    .entry(m.l2BlockNumber.saturating_to())
+                    .or_default()
+                    .push(m.hash);
+            }
+        }
+        for ev in &proposed {
+            let b = &ev.event;
+            let number = b.blockNumber.saturating_to::<u64>();
+            let hashes: Vec<HexTxHash> = b
+                .txHashes
+                .iter()
+                .map(|h| HexTxHash(TxHash(Fr::from_be_bytes(&h.0).unwrap())))
+                .collect();
+            let txs = client.txs_by_hash(hashes).await.unwrap();
+            let leaves = buckets.get(&number).cloned().unwrap_or_default();
+            let block = BlockToProcess {
+                global_variables: l2_global_variables(&b.header).unwrap(),
+                txs: txs.into_iter().map(|t| t.unwrap().0).collect(),
+                l1_to_l2_messages: leaves
+                    .iter()
+                    .map(|l| Fr::from_be_bytes(&l.0).unwrap())
+                    .collect(),
+            };
+            let processed =
+                process_block(&mut replay, &SimulatedClientProofVerifier, &block).unwrap();
+            assert!(processed.rejected.is_empty());
+            assert_eq!(
+                b256(processed.block_root.new_archive.root),
+                b.archive,
+                "block {number}'s archive"
+            );
+            assert_eq!(
+                propose_args(&processed, &leaves, CHAIN_ID).header,
+                b.header,
+                "block {number}'s header"
+            );
+            replay.commit_block(&processed.header).unwrap();
+        }
+
         let addresses = client.l1_contract_addresses().await.unwrap();
         assert_eq!(addresses.rollup_address, chain.deployment.rollup);
         assert_eq!(addresses.inbox_address, chain.deployment.inbox);
