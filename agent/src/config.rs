@@ -65,6 +65,10 @@ pub struct AgentArgs {
           value_parser = BoolishValueParser::new())]
     pub real_proofs: bool,
 
+    /// bb, CRS and circuits for PROVER_REAL_PROOFS=true.
+    #[command(flatten)]
+    pub bb: crate::bb::BbArgs,
+
     /// Simulated proving time per proof type, e.g. `base_parity=50ms,merge_rollup=200ms`
     /// (PROVER_REAL_PROOFS=false only; unlisted types take PROVER_SIMULATED_DEFAULT_DELAY).
     #[arg(long = "simulated-delays", env = "PROVER_SIMULATED_DELAYS", value_name = "PROVER_SIMULATED_DELAYS",
@@ -133,6 +137,8 @@ pub struct AgentConfig {
     /// Most jobs taken in one pull (never more than free slots).
     pub max_fetch_batch: usize,
     pub simulated: SimulatedConfig,
+    /// PROVER_REAL_PROOFS=true: the checked `bb` backend configuration (None: simulated).
+    pub real_proofs: Option<crate::bb::BbBackendConfig>,
     /// Record each job's dispatch latency in the agent's stats (benchmarks).
     pub record_dispatch: bool,
 }
@@ -153,6 +159,7 @@ impl AgentConfig {
             idle_sweep: Duration::from_secs(1),
             max_fetch_batch: 64,
             simulated: SimulatedConfig::default(),
+            real_proofs: None,
             record_dispatch: false,
         }
     }
@@ -160,12 +167,13 @@ impl AgentConfig {
 
 impl AgentArgs {
     pub fn validate(&self) -> Result<AgentConfig, ConfigError> {
-        if self.real_proofs {
-            return Err(ConfigError::new(
-                "PROVER_REAL_PROOFS",
-                "true needs the Barretenberg backend, which this build does not have yet; use PROVER_REAL_PROOFS=false (simulated proofs)",
-            ));
-        }
+        // Real proofs: bb, the CRS and the circuits are checked now (a missing bb or a CRS
+        // too small stops the agent with the variable named, not every job).
+        let real_proofs = if self.real_proofs {
+            Some(self.bb.validate()?)
+        } else {
+            None
+        };
         let id = match &self.id {
             Some(s) if s.trim().is_empty() => {
                 return Err(ConfigError::new("PROVER_AGENT_ID", "empty"))
@@ -185,6 +193,7 @@ impl AgentArgs {
         };
         let mut cfg = AgentConfig::new(id, &self.proof_types, self.concurrency as usize);
         cfg.drain_deadline = self.drain_deadline;
+        cfg.real_proofs = real_proofs;
         cfg.termination_notice = self.termination_notice()?;
         let mut delays = HashMap::new();
         for (t, d) in &self.simulated_delays {

@@ -90,7 +90,10 @@ pub async fn run(
             }
         }
     };
-    let backend = Arc::new(SimulatedBackend::new(agent.config.simulated.clone()));
+    let backend: Arc<dyn crate::ProvingBackend> = match &agent.config.real_proofs {
+        Some(bb) => Arc::new(crate::bb::BbBackend::new(bb).with_context(|| format!("agent {id}"))?),
+        None => Arc::new(SimulatedBackend::new(agent.config.simulated.clone())),
+    };
     let agent = Agent::new(agent.config, topo, store, backend)?;
     Ok(agent.run(shutdown).await)
 }

@@ -8,6 +8,7 @@
 //! nothing is lost and nothing is proved or reported twice.
 
 pub mod backend;
+pub mod bb;
 pub mod config;
 mod job;
 pub mod launch;
@@ -18,6 +19,7 @@ pub mod simulated;
 mod termination;
 
 pub use backend::{BackendError, ProvingBackend, ProvingRequest};
+pub use bb::{BbArgs, BbBackend, BbBackendConfig};
 pub use config::{AgentArgs, AgentConfig};
 pub use runtime::{Agent, AgentError, AgentStats};
 pub use simulated::{SimulatedBackend, SimulatedConfig};
