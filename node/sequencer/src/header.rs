@@ -1,34 +1,36 @@
 //! From a processed L2 block to the Rollup's `propose` arguments.
 //!
 //! The world state's header (`provemesh_common::hash::BlockHeader`, whose Poseidon2 hash
-//! is the archive leaf) and the Rollup's `BlockHeader` carry the same fields, but three
-//! commitments are computed differently on each side, so they are mapped, not copied:
+//! is the archive leaf) and the Rollup's `BlockHeader` carry the same fields. Two
+//! commitments are checked by `propose` against values the L2 side computes differently,
+//! so they are mapped, not copied:
 //!
 //! | field | L2 header (tx processor) | L1 header (what `propose` checks) |
 //! |---|---|---|
-//! | `txsEffectsHash` | `sha256` of the body, top byte zeroed (`common::hash::header::sha256_to_field`) | `sha256(body) >> 8` (`Hash.sha256ToField`) |
+//! | `txsEffectsHash` | `sha256(body)` with its top byte zeroed (`common::hash::header::sha256_to_field`) | `sha256(body) >> 8` (`Hash.sha256ToField`) |
 //! | `inHash` | sha256 Merkle root of the block's 16 (zero-padded) L1→L2 message leaves | the Inbox's rolling hash of the block's bucket |
-//! | `outHash` | sha256 Merkle root of `sha256_to_field(recipient ‖ content)` per L2→L1 message | `Hash.merkleRoot` of the Outbox leaves `sha256ToField(abi.encode(L2ToL1Msg))` |
 //!
 //! The body is the concatenation of each included tx's `TxPublicOutputs::digest()` in
 //! block order (32 bytes per tx): both effects hashes are truncations of the same sha256,
-//! and a prover that fetches the txs by hash can check each one's outputs against it.
-//! The L1 out hash is what the Outbox and the epoch proof's `outHash` need; an L2→L1
-//! message becomes `L2ToL1Msg { sender: (0, version 1), recipient: (low 20 bytes of the
-//! recipient field, L1 chain id), content }` — txs carry no sender, and the sequencer
-//! refuses txs whose recipient is not a 20-byte address.
+//! and a node that fetches the txs by hash checks each one's outputs against it.
 //!
 //! Everything else is copied: state snapshots, last archive, global variables (the L2
-//! coinbase is the L1 address as a field), total fees, and `archive` = the archive root
-//! after the block. Block 0's archive on L1 is the world state's genesis archive.
+//! coinbase is the L1 address as a field), total fees, `outHash`, and `archive` = the
+//! archive root after the block. Block 0's archive on L1 is the world state's genesis
+//! archive. `outHash` is copied because the epoch proof's `outHash` public input is L1's
+//! Merkle root over the blocks' `outHash`es and the rollup circuits build it from the L2
+//! headers' `out_hash` (the orchestrator's block merges). Known gap: the tx processor's
+//! L2→L1 leaf (`sha256_to_field(recipient ‖ content)`, top-byte truncation) is not the
+//! Outbox's (`sha256ToField(abi.encode(L2ToL1Msg))`, `>> 8`), so a message in a proven
+//! epoch cannot be consumed on L1 until the two agree.
+//!
+//! [`l2_global_variables`] is the inverse mapping: a node re-executing a block from its
+//! `L2BlockProposed` event gets the same header and archive (tested).
 
 use alloy::primitives::{Address, Bytes, B256, U256};
 use provemesh_common::hash::{AppendOnlyTreeSnapshot, Fr};
-use provemesh_common::tx::{L2ToL1Message, Tx};
-use provemesh_l1::bindings::Outbox::{L1Actor, L2Actor, L2ToL1Msg};
-use provemesh_l1::hash::{
-    inbox_rolling_hash, l2_to_l1_message_leaf, merkle_root, txs_effects_hash,
-};
+use provemesh_common::tx::Tx;
+use provemesh_l1::hash::{inbox_rolling_hash, txs_effects_hash};
 use provemesh_l1::{
     BlockHeader, ContentCommitment, GlobalVariables, ProposeArgs, StateReference, TreeSnapshot,
 };
@@ -72,40 +74,9 @@ pub fn body<'a>(txs: impl IntoIterator<Item = &'a Tx>) -> Vec<u8> {
     txs.into_iter().flat_map(|t| t.outputs.digest()).collect()
 }
 
-/// The Outbox leaf of an L2→L1 message (see the module doc); `None` when the recipient
-/// is not a 20-byte address.
-pub fn outbox_leaf(m: &L2ToL1Message, l1_chain_id: u64) -> Option<B256> {
-    let recipient = field_address(m.recipient)?;
-    Some(l2_to_l1_message_leaf(&L2ToL1Msg {
-        sender: L2Actor {
-            actor: B256::ZERO,
-            version: U256::from(ROLLUP_VERSION),
-        },
-        recipient: L1Actor {
-            actor: recipient,
-            chainId: U256::from(l1_chain_id),
-        },
-        content: b256(m.content),
-    }))
-}
-
-/// The L1 out hash of a block's txs.
-pub fn l1_out_hash<'a>(txs: impl IntoIterator<Item = &'a Tx>, l1_chain_id: u64) -> B256 {
-    let leaves: Vec<B256> = txs
-        .into_iter()
-        .flat_map(|t| t.outputs.l2_to_l1_messages.iter())
-        .filter_map(|m| outbox_leaf(m, l1_chain_id))
-        .collect();
-    merkle_root(&leaves)
-}
-
 /// `propose`'s arguments for `block`, whose L1→L2 messages have the Inbox leaves
 /// `message_leaves` (in Inbox order).
-pub fn propose_args(
-    block: &ProcessedBlock,
-    message_leaves: &[B256],
-    l1_chain_id: u64,
-) -> ProposeArgs {
+pub fn propose_args(block: &ProcessedBlock, message_leaves: &[B256]) -> ProposeArgs {
     let h = &block.header;
     let txs: Vec<&Tx> = block.txs.iter().map(|t| &t.base_rollup_inputs.tx).collect();
     let body = body(txs.iter().copied());
@@ -117,7 +88,7 @@ pub fn propose_args(
                 numTxs: U256::from(block.txs.len()),
                 txsEffectsHash: txs_effects_hash(&body),
                 inHash: inbox_rolling_hash(message_leaves),
-                outHash: l1_out_hash(txs.iter().copied(), l1_chain_id),
+                outHash: b256(h.content_commitment.out_hash),
             },
             state: StateReference {
                 l1ToL2MessageTree: snapshot(h.state.l1_to_l2_message_tree),

@@ -1,6 +1,6 @@
 //! The load generator: txs at a steady rate over the node's JSON-RPC API, as a wallet
 //! would send them — valid ones (unique nullifiers, simulated client proofs, fee payers
-//! funded at genesis) and, on request, every K-th one invalid, cycling through the ways
+//! funded at genesis, an L2→L1 message in every fifth) and, on request, every K-th one invalid, cycling through the ways
 //! a tx can be wrong:
 //!
 //! | kind | what is wrong | refused |
@@ -16,7 +16,7 @@ use crate::genesis::{Genesis, LIMITED_BALANCE};
 use jsonrpsee::core::client::Error as ClientError;
 use provemesh_common::hash::Fr;
 use provemesh_common::tx::{
-    ClientProof, PublicDataWrite, SimulatedClientProof, Tx, TxHash, TxPublicOutputs,
+    ClientProof, L2ToL1Message, PublicDataWrite, SimulatedClientProof, Tx, TxHash, TxPublicOutputs,
 };
 use provemesh_p2p::wire::HexTx;
 use provemesh_p2p::NodeApiClient;
@@ -96,7 +96,15 @@ impl TxFactory {
                 storage_slot: Fr::from(c % 16),
                 value: Fr::from(c),
             }],
-            l2_to_l1_messages: vec![],
+            // Every 5th tx sends a message to an L1 address.
+            l2_to_l1_messages: if c.is_multiple_of(5) {
+                vec![L2ToL1Message {
+                    recipient: Fr::from(0xe1_0000_u64 + c % 7),
+                    content: self.field("message", 0),
+                }]
+            } else {
+                vec![]
+            },
             fee_payer,
             fee: Fr::from(fee),
         }

@@ -366,7 +366,7 @@ impl SlotLoop {
             with_ws(&self.ws, |ws| ws.rollback()).await??;
             return Ok(());
         }
-        let args = propose_args(&processed, &leaves, self.chain_id);
+        let args = propose_args(&processed, &leaves);
         if let Some(p) = self.governance_payload {
             tracing::info!(slot, payload = %p, "governance vote for the payload in this slot: not sent (no governance proposer contract in this rollup)");
         }

@@ -142,6 +142,12 @@ async fn blocks_of_generated_txs_reach_l1_and_invalid_txs_never_do() {
             }
         }
         assert_eq!(in_hashes, 1, "one block consumed the messages");
+        assert!(
+            proposed
+                .iter()
+                .any(|ev| ev.event.header.contentCommitment.outHash != B256::ZERO),
+            "some generated txs send L2→L1 messages"
+        );
         assert_eq!(on_l1, in_block, "L1 events = what the sequencer reported");
         for h in &valid {
             let r = client.tx_receipt(HexTxHash(*h)).await.unwrap();
@@ -259,7 +265,7 @@ async fn blocks_of_generated_txs_reach_l1_and_invalid_txs_never_do() {
                 "block {number}'s archive"
             );
             assert_eq!(
-                propose_args(&processed, &leaves, CHAIN_ID).header,
+                propose_args(&processed, &leaves).header,
                 b.header,
                 "block {number}'s header"
             );
