@@ -106,10 +106,22 @@ async fn the_best_valid_quote_is_claimed_and_forged_or_expired_ones_are_not() {
         let no_deposit = quote(&chain, &k[3], 3, epoch, slot + 10, BOND, 800).await;
         let best = quote(&chain, &k[5], 5, epoch, slot + 10, BOND, 2_000).await;
         let dearer = quote(&chain, &k[1], 1, epoch, slot + 10, BOND, 3_000).await;
-        for q in [expiring, no_deposit, dearer, best] {
+        // On a loaded machine the block's event can come after its slot ended: the
+        // expiring quote is then refused at once rather than skipped at claim time.
+        let expiring_taken = match client.submit_epoch_proof_quote(expiring).await {
+            Ok(()) => true,
+            Err(e) => {
+                assert_eq!(refusal_kind(Err(e)), "expired");
+                false
+            }
+        };
+        for q in [no_deposit, dearer, best] {
             client.submit_epoch_proof_quote(q).await.unwrap();
         }
-        assert_eq!(node.quotes_for(epoch).len(), 4);
+        assert_eq!(
+            node.quotes_for(epoch).len(),
+            3 + usize::from(expiring_taken)
+        );
 
         let (skipped, claimed) = {
             let mut skipped = Vec::new();
