@@ -351,6 +351,19 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<SequencerHandle, SequencerError> {
     let shutdown = shutdown.child_token();
+    let started = start_inner(config, ws, shutdown.clone()).await;
+    if started.is_err() {
+        // Stops whatever started before the failure (the P2P task, the RPC server).
+        shutdown.cancel();
+    }
+    started
+}
+
+async fn start_inner(
+    config: SequencerConfig,
+    ws: WorldState,
+    shutdown: CancellationToken,
+) -> Result<SequencerHandle, SequencerError> {
     let d = config.deployment;
     let read = read_provider(config.l1_url.clone());
     let rollup_read = RollupContract::new(d.rollup, read.clone());

@@ -8,4 +8,5 @@ mod blocks;
 mod claims;
 mod p2p;
 mod prune;
+mod startup;
 mod support;
