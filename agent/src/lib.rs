@@ -19,7 +19,7 @@ pub mod simulated;
 mod termination;
 
 pub use backend::{BackendError, ProvingBackend, ProvingRequest};
-pub use bb::{BbArgs, BbBackend, BbBackendConfig};
+pub use bb::{BbArgs, BbBackend, BbBackendConfig, ProveStats};
 pub use config::{AgentArgs, AgentConfig};
 pub use runtime::{Agent, AgentError, AgentStats};
 pub use simulated::{SimulatedBackend, SimulatedConfig};

@@ -115,6 +115,8 @@ pub struct ProveOutput {
     /// The public inputs: 32-byte big-endian fields.
     pub public_inputs: Vec<u8>,
     pub elapsed: Duration,
+    /// bb's peak resident memory in bytes (sampled every 50 ms; 0 if never sampled).
+    pub peak_rss: u64,
 }
 
 /// The last `max` bytes of `s`, on a character boundary, trimmed.
@@ -128,6 +130,23 @@ fn tail(s: &str, max: usize) -> String {
         start += 1;
     }
     format!("…{}", &s[start..])
+}
+
+/// Stops a helper task when its owner goes, cancelled or not.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A process's peak resident memory in bytes (`VmHWM` in /proc/PID/status).
+fn vm_hwm(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// The CRS points a circuit of `gates` gates needs: its dyadic size.
@@ -148,25 +167,47 @@ impl BbConfig {
         cmd
     }
 
-    /// Runs one bb step; stdout on success. Dropping the future kills bb.
+    /// Runs one bb step; stdout and bb's peak resident memory on success. Dropping the
+    /// future kills bb.
     async fn run(
         &self,
         circuit: &str,
         step: &'static str,
         bb: &Path,
         args: Vec<OsString>,
-    ) -> Result<String, BbError> {
+    ) -> Result<(String, u64), BbError> {
         let mut cmd = self.command(bb);
         cmd.args(&args);
-        let out = cmd.output().await.map_err(|e| BbError::Spawn {
+        let child = cmd.spawn().map_err(|e| BbError::Spawn {
             circuit: circuit.to_string(),
             step,
             bb: bb.display().to_string(),
             reason: e.to_string(),
         })?;
+        // bb's high-water mark, sampled while it runs (it is gone once reaped).
+        let pid = child.id();
+        let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let _sampler = pid.map(|pid| {
+            let peak = peak.clone();
+            AbortOnDrop(tokio::spawn(async move {
+                loop {
+                    if let Some(hwm) = vm_hwm(pid) {
+                        peak.fetch_max(hwm, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }))
+        });
+        let out = child.wait_with_output().await;
+        let out = out.map_err(|e| BbError::Spawn {
+            circuit: circuit.to_string(),
+            step,
+            bb: bb.display().to_string(),
+            reason: format!("waiting for it: {e}"),
+        })?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         if out.status.success() {
-            return Ok(stdout);
+            return Ok((stdout, peak.load(std::sync::atomic::Ordering::Relaxed)));
         }
         let stderr = String::from_utf8_lossy(&out.stderr);
         Err(BbError::Failed {
@@ -255,7 +296,7 @@ impl BbConfig {
             args.push("--slow_low_memory".into());
         }
         let t = Instant::now();
-        self.run(circuit, STEP, &self.prover, args).await?;
+        let (_, peak_rss) = self.run(circuit, STEP, &self.prover, args).await?;
         let elapsed = t.elapsed();
         let proof = tokio::fs::read(o.join("proof"))
             .await
@@ -267,6 +308,7 @@ impl BbConfig {
             proof,
             public_inputs,
             elapsed,
+            peak_rss,
         })
     }
 
@@ -367,7 +409,7 @@ impl BbConfig {
     /// The circuit's gate count (`bb gates`).
     pub async fn gates(&self, circuit: &str, artifact_path: &Path) -> Result<u64, BbError> {
         const STEP: &str = "bb gates";
-        let out = self
+        let (out, _) = self
             .run(
                 circuit,
                 STEP,

@@ -33,7 +33,7 @@ use provemesh_bb::proof::{split_fields, RealProof};
 use provemesh_bb::witness::{execute, WitnessError};
 use provemesh_common::ProofType;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 /// The circuit that proves jobs of `t`, where one exists yet.
@@ -78,7 +78,12 @@ impl BbBackend {
         &self.circuits
     }
 
-    async fn prove_job(&self, req: ProvingRequest) -> Result<Bytes, BackendError> {
+    /// Proves one job, returning the stored proof's bytes and where the time went.
+    pub async fn prove_with_stats(
+        &self,
+        req: ProvingRequest,
+    ) -> Result<(Bytes, ProveStats), BackendError> {
+        let started = Instant::now();
         let job = RealJobInputs::decode(&req.inputs)
             .map_err(|e| BackendError::InvalidInput(e.to_string()))?;
         let want = circuit_for(req.proof_type).ok_or(BackendError::Unsupported(req.proof_type))?;
@@ -92,6 +97,7 @@ impl BbBackend {
             prepare(&self.circuits, &job).map_err(|e| BackendError::InvalidInput(e.to_string()))?;
         let c = prepared.circuit.clone();
 
+        let t = Instant::now();
         for (i, (child, proof)) in prepared.children.iter().enumerate() {
             let verdict = self
                 .bb
@@ -112,6 +118,7 @@ impl BbBackend {
             }
         }
 
+        let children_verify = t.elapsed();
         let t = Instant::now();
         let (artifact_circuit, inputs) = (c.clone(), prepared.inputs);
         let exec =
@@ -162,6 +169,7 @@ impl BbBackend {
             public_inputs,
             proof: out.proof,
         };
+        let t = Instant::now();
         let verdict = self
             .bb
             .verify(
@@ -179,19 +187,50 @@ impl BbBackend {
                 c.name
             )));
         }
+        let stats = ProveStats {
+            circuit: c.name.clone(),
+            gates: c.gates,
+            children_verify,
+            witness: witness_time,
+            prove: out.elapsed,
+            prove_peak_rss: out.peak_rss,
+            self_verify: t.elapsed(),
+            total: started.elapsed(),
+        };
         debug!(
             job = %req.id,
             circuit = %c.name,
             gates = c.gates,
-            witness_ms = witness_time.as_millis() as u64,
-            prove_ms = out.elapsed.as_millis() as u64,
+            witness_ms = stats.witness.as_millis() as u64,
+            prove_ms = stats.prove.as_millis() as u64,
+            peak_rss_mib = stats.prove_peak_rss >> 20,
             "proved"
         );
-        proof
+        let bytes = proof
             .encode()
             .map(Bytes::from)
-            .map_err(|e| BackendError::Transient(format!("circuit {}: {e}", c.name)))
+            .map_err(|e| BackendError::Transient(format!("circuit {}: {e}", c.name)))?;
+        Ok((bytes, stats))
     }
+}
+
+/// Where one proof's time went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProveStats {
+    pub circuit: String,
+    pub gates: u64,
+    /// Native verification of the children.
+    pub children_verify: Duration,
+    /// Witness generation (ACVM).
+    pub witness: Duration,
+    /// `bb prove`, process start to exit.
+    pub prove: Duration,
+    /// bb's peak resident memory while proving, bytes.
+    pub prove_peak_rss: u64,
+    /// Native verification of the new proof.
+    pub self_verify: Duration,
+    /// The whole job in the backend.
+    pub total: Duration,
 }
 
 /// bb failing (killed, out of memory, missing, CRS too small here) may pass elsewhere.
@@ -205,6 +244,6 @@ impl ProvingBackend for BbBackend {
     }
 
     fn prove(&self, req: ProvingRequest) -> BoxFuture<'_, Result<Bytes, BackendError>> {
-        Box::pin(self.prove_job(req))
+        Box::pin(async move { self.prove_with_stats(req).await.map(|(b, _)| b) })
     }
 }
