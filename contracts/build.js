@@ -17,7 +17,9 @@ if (!solc || !outDir) {
 }
 const root = __dirname;
 // The contracts node/l1 deploys or talks to; interfaces and libraries are compiled into them.
-const DEPLOYABLE = ['Rollup', 'ProofCommitmentEscrow', 'Inbox', 'Outbox', 'SimulatedVerifier', 'TestERC20'];
+const DEPLOYABLE = [
+  'Rollup', 'ProofCommitmentEscrow', 'Inbox', 'Outbox', 'SimulatedVerifier', 'TestERC20', 'GovernanceProposer',
+];
 
 function solFiles(dir) {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

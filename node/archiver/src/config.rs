@@ -323,6 +323,7 @@ mod tests {
             outbox: Address::repeat_byte(5),
             rollup: Address::repeat_byte(6),
             rollup_l1_block: 42,
+            governance_proposer: Address::ZERO,
         }
     }
 

@@ -50,3 +50,10 @@ alloy::sol!(
     TestERC20,
     "../../contracts/out/TestERC20.json"
 );
+
+alloy::sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    GovernanceProposer,
+    "../../contracts/out/GovernanceProposer.json"
+);

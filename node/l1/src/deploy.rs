@@ -1,10 +1,13 @@
 //! Puts a whole provemesh rollup on an L1 chain: the bond/fee test token, the proof
 //! commitment escrow, the epoch proof verifier, Inbox, Outbox and the Rollup, then points
-//! the escrow, Inbox and Outbox at the Rollup (each accepts that once, from its deployer).
+//! the escrow, Inbox and Outbox at the Rollup (each accepts that once, from its deployer),
+//! and last the GovernanceProposer the Rollup's sequencer votes on.
 //! For devnets and tests; a production deployment would bring its own token and the
 //! Barretenberg-generated Honk verifier ([`VerifierChoice::Existing`]).
 
-use crate::bindings::{Inbox, Outbox, ProofCommitmentEscrow, Rollup, SimulatedVerifier, TestERC20};
+use crate::bindings::{
+    GovernanceProposer, Inbox, Outbox, ProofCommitmentEscrow, Rollup, SimulatedVerifier, TestERC20,
+};
 use crate::error::L1Error;
 use crate::rollup::send;
 use alloy::primitives::{Address, B256, U256};
@@ -43,11 +46,27 @@ pub struct DeployConfig {
     /// Archive root of the genesis block (block 0).
     pub genesis_archive: B256,
     pub verifier: VerifierChoice,
+    /// GovernanceProposer: slots per voting round.
+    #[serde(default = "default_governance_round_size")]
+    pub governance_round_size: u64,
+    /// GovernanceProposer: votes a payload needs in one round to be selected
+    /// (`0 < quorum <= round size`; the constructor rejects anything else).
+    #[serde(default = "default_governance_quorum")]
+    pub governance_quorum: u64,
+}
+
+fn default_governance_round_size() -> u64 {
+    10
+}
+
+fn default_governance_quorum() -> u64 {
+    6
 }
 
 impl Default for DeployConfig {
     /// 12-second slots, 8-slot epochs, claims in the first 4 slots of the next epoch,
-    /// proofs within all 8; a 100-token (10^20 base units) minimum bond.
+    /// proofs within all 8; a 100-token (10^20 base units) minimum bond; governance
+    /// rounds of 10 slots with a quorum of 6.
     fn default() -> Self {
         DeployConfig {
             slot_duration: 12,
@@ -58,12 +77,15 @@ impl Default for DeployConfig {
             sequencer: None,
             genesis_archive: B256::ZERO,
             verifier: VerifierChoice::Simulated,
+            governance_round_size: default_governance_round_size(),
+            governance_quorum: default_governance_quorum(),
         }
     }
 }
 
 /// Where the deployed contracts are. `rollup_l1_block` is the L1 block of the Rollup's
-/// deployment: an archiver starts reading events there.
+/// deployment: an archiver starts reading events there. `governance_proposer` is zero in
+/// a record written before the GovernanceProposer existed (none deployed: no votes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deployment {
     pub chain_id: u64,
@@ -74,6 +96,8 @@ pub struct Deployment {
     pub outbox: Address,
     pub rollup: Address,
     pub rollup_l1_block: u64,
+    #[serde(default)]
+    pub governance_proposer: Address,
 }
 
 fn deployed(contract: &'static str, r: &TransactionReceipt) -> Result<Address, L1Error> {
@@ -175,6 +199,20 @@ pub async fn deploy_all<P: Provider + Clone>(
     )
     .await?;
 
+    // Last, so the other contracts keep the addresses they had before it existed.
+    let r = send(
+        "GovernanceProposer",
+        "deploy",
+        GovernanceProposer::deploy_builder(
+            provider.clone(),
+            rollup,
+            U256::from(config.governance_round_size),
+            U256::from(config.governance_quorum),
+        ),
+    )
+    .await?;
+    let governance_proposer = deployed("GovernanceProposer", &r)?;
+
     let d = Deployment {
         chain_id,
         token,
@@ -184,6 +222,7 @@ pub async fn deploy_all<P: Provider + Clone>(
         outbox,
         rollup,
         rollup_l1_block,
+        governance_proposer,
     };
     tracing::info!(?d, "rollup contracts deployed");
     Ok(d)

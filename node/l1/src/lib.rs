@@ -8,9 +8,9 @@
 //! - [`bindings`]: the `sol!` bindings generated from the checked-in artifacts;
 //! - [`connect`]: providers that survive reverted transactions (no nonce gaps);
 //! - [`deploy`]: [`deploy_all`] puts a whole rollup on a chain (token, escrow, verifier,
-//!   rollup, Inbox, Outbox), for devnets and tests;
+//!   rollup, Inbox, Outbox, GovernanceProposer), for devnets and tests;
 //! - [`quote`]: EIP-712 epoch proof quotes — the prover signs, anyone verifies;
-//! - [`rollup`], [`messages`]: thin typed wrappers over the calls and events the node,
+//! - [`rollup`], [`messages`], [`governance`]: thin typed wrappers over the calls and events the node,
 //!   the sequencer and the archiver use;
 //! - [`public_inputs`], [`hash`]: the epoch proof's public-input layout and the hashes
 //!   (sha256-to-field, Merkle roots, Inbox rolling hash) the contracts compute, mirrored
@@ -25,6 +25,7 @@ pub mod connect;
 pub mod deploy;
 pub mod dev_chain;
 mod error;
+pub mod governance;
 pub mod hash;
 pub mod messages;
 pub mod public_inputs;
@@ -39,6 +40,7 @@ pub use bindings::Rollup::{
 pub use connect::{read_provider, wallet_provider};
 pub use deploy::{deploy_all, DeployConfig, Deployment, VerifierChoice};
 pub use error::{L1Error, Revert};
+pub use governance::{governance_revert, GovernanceProposerContract, Vote};
 pub use messages::{InboxContract, OutboxContract, SentMessage};
 pub use quote::{quote_domain, recover_quote_signer, sign_quote};
 pub use rollup::{L1Log, RollupContract, RollupTiming, Tips};

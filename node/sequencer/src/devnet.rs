@@ -82,8 +82,8 @@ pub struct DevnetSequencerArgs {
     )]
     pub boot_node_url: Option<String>,
 
-    /// A governance payload to vote for in the sequencer's slots. This rollup has no
-    /// governance proposer contract: the vote is logged, not sent.
+    /// A governance payload to vote for on the rollup's GovernanceProposer, once in each
+    /// slot the sequencer proposes a block in.
     #[arg(
         long,
         env = "GOVERNANCE_PROPOSER_PAYLOAD_ADDRESS",
@@ -247,6 +247,12 @@ pub async fn start(
         args.slot_duration,
         args.epoch_duration
     ));
+    if let Some(p) = args.governance_proposer_payload_address {
+        say(format!(
+            "  governance       voting for payload {p} on GovernanceProposer {} in each proposed slot",
+            deployment.governance_proposer
+        ));
+    }
     if let Some(p2p) = node.p2p() {
         for a in p2p.listen_addrs() {
             say(format!(

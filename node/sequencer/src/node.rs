@@ -49,8 +49,10 @@ pub struct SequencerConfig {
     pub coinbase: Option<Address>,
     /// L2 address in the header's `feeRecipient`.
     pub fee_recipient: Fr,
-    /// GOVERNANCE_PROPOSER_PAYLOAD_ADDRESS: the payload to vote for in this sequencer's
-    /// slots. This rollup has no governance proposer contract: the vote is logged, not sent.
+    /// GOVERNANCE_PROPOSER_PAYLOAD_ADDRESS: the payload to vote for, on the deployment's
+    /// GovernanceProposer, once in each slot this sequencer proposes a block in (after the
+    /// block landed; a failed vote is only a warning). With no GovernanceProposer in the
+    /// deployment (an older record) the vote is logged, not sent.
     pub governance_payload: Option<Address>,
     /// How often the block loop looks at L1 time.
     pub poll_interval: Duration,

@@ -8,7 +8,10 @@
 //! 3. builds at most one block: pending txs in arrival order and the L1→L2 messages of the
 //!    block's Inbox bucket, through the tx processor on the world state; proposes it; and
 //!    commits the world state only once L1 accepted it (otherwise it rolls back and the
-//!    txs stay pending).
+//!    txs stay pending);
+//! 4. with GOVERNANCE_PROPOSER_PAYLOAD_ADDRESS set, once its block landed, votes for that
+//!    payload on the GovernanceProposer (once per slot it proposed in; a failed vote is a
+//!    warning, never a reason to stop building blocks).
 //!
 //! Slots follow L1 time: "now" is the timestamp anvil will give the next block (its
 //! pending block), and a block is only started while at least [`SLOT_MARGIN_SECS`] of its
@@ -25,7 +28,10 @@ use alloy::signers::local::PrivateKeySigner;
 use provemesh_common::hash::{Fr, GlobalVariables};
 use provemesh_common::tx::Tx;
 use provemesh_l1::bindings::ProofCommitmentEscrow;
-use provemesh_l1::{wallet_provider, InboxContract, L1Error, RollupContract, Tips};
+use provemesh_l1::governance::describe_governance_error;
+use provemesh_l1::{
+    wallet_provider, GovernanceProposerContract, InboxContract, L1Error, RollupContract, Tips,
+};
 use provemesh_tx_processor::{
     process_block, BlockToProcess, ProcessedBlock, SimulatedClientProofVerifier,
 };
@@ -73,6 +79,8 @@ pub(crate) struct SlotLoop {
     coinbase: Address,
     fee_recipient: Fr,
     governance_payload: Option<Address>,
+    /// Where the votes go; `None` when the deployment has no GovernanceProposer.
+    governance: Option<GovernanceProposerContract<DynProvider>>,
     max_txs: usize,
     min_txs: usize,
     poll: Duration,
@@ -114,12 +122,13 @@ impl SlotLoop {
         );
         Ok(SlotLoop {
             rollup: RollupContract::new(d.rollup, wallet.clone()),
-            wallet,
             inbox,
             chain_id: d.chain_id,
             coinbase: config.coinbase.unwrap_or(address),
             fee_recipient: config.fee_recipient,
             governance_payload: config.governance_payload,
+            governance: (d.governance_proposer != Address::ZERO)
+                .then(|| GovernanceProposerContract::new(d.governance_proposer, wallet.clone())),
             max_txs: config.max_txs_per_block.max(1),
             min_txs: config.min_txs_per_block,
             poll: config.poll_interval,
@@ -128,15 +137,22 @@ impl SlotLoop {
             last_proposed_slot: None,
             claimed: BTreeSet::new(),
             last_error: None,
+            wallet,
         })
     }
 
     pub(crate) async fn run(mut self, shutdown: CancellationToken) -> Result<(), SequencerError> {
-        if let Some(p) = self.governance_payload {
-            tracing::warn!(
+        match (self.governance_payload, &self.governance) {
+            (Some(p), Some(g)) => tracing::info!(
                 payload = %p,
-                "GOVERNANCE_PROPOSER_PAYLOAD_ADDRESS is set, but this rollup has no governance proposer contract: votes are logged each proposed slot, not sent"
-            );
+                governance_proposer = %g.address(),
+                "voting for the governance payload in each slot this sequencer proposes in"
+            ),
+            (Some(p), None) => tracing::warn!(
+                payload = %p,
+                "GOVERNANCE_PROPOSER_PAYLOAD_ADDRESS is set, but this deployment has no governance proposer contract: votes are logged each proposed slot, not sent"
+            ),
+            _ => {}
         }
         loop {
             match self.tick().await {
@@ -367,9 +383,6 @@ impl SlotLoop {
             return Ok(());
         }
         let args = propose_args(&processed, &leaves);
-        if let Some(p) = self.governance_payload {
-            tracing::info!(slot, payload = %p, "governance vote for the payload in this slot: not sent (no governance proposer contract in this rollup)");
-        }
         let hashes: Vec<_> = processed.txs.iter().map(|t| t.tx_hash).collect();
         let archive = args.archive;
         match self.rollup.propose(args).await {
@@ -407,10 +420,12 @@ impl SlotLoop {
                     l1_block: receipt.block_number.unwrap_or_default(),
                 });
                 debug_assert_eq!(archive, b256(processed.block_root.new_archive.root));
+                self.vote(slot).await;
                 Ok(())
             }
             Err(e) => {
                 with_ws(&self.ws, |ws| ws.rollback()).await??;
+                // No block of ours in this slot: no vote either.
                 tracing::warn!(
                     block = number,
                     slot,
@@ -423,6 +438,52 @@ impl SlotLoop {
                 });
                 Ok(())
             }
+        }
+    }
+
+    /// Votes for the governance payload in `slot`, whose block just landed. Only while the
+    /// slot lasts (a vote mined in the next slot would count for that one); a failure is
+    /// a warning: block production goes on.
+    async fn vote(&self, slot: u64) {
+        let Some(payload) = self.governance_payload else {
+            return;
+        };
+        let Some(governance) = &self.governance else {
+            tracing::info!(slot, payload = %payload, "governance vote for the payload in this slot: not sent (no governance proposer contract in this deployment)");
+            return;
+        };
+        match l1_now(&self.wallet).await {
+            Ok(now) if self.shared.timing.slot_at(now) != slot => {
+                tracing::warn!(
+                    slot,
+                    payload = %payload,
+                    "governance vote not sent: the slot ended before the block landed"
+                );
+                return;
+            }
+            _ => {}
+        }
+        // Bounded, so that an L1 that does not mine it cannot hold up the next block.
+        let within = Duration::from_secs(self.shared.timing.slot_duration.max(1));
+        let voted = tokio::time::timeout(within, governance.vote(payload)).await;
+        let Ok(voted) = voted else {
+            tracing::warn!(slot, payload = %payload, "governance vote not mined within a slot (block production goes on)");
+            return;
+        };
+        match voted {
+            Ok(v) => tracing::info!(
+                slot,
+                round = v.round,
+                payload = %payload,
+                selected = v.selected,
+                "governance vote cast"
+            ),
+            Err(e) => tracing::warn!(
+                slot,
+                payload = %payload,
+                "governance vote failed (block production goes on): {}",
+                describe_governance_error(&e)
+            ),
         }
     }
 }

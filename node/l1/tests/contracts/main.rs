@@ -7,6 +7,7 @@
 mod support;
 
 mod deploy;
+mod governance;
 mod messages;
 mod proofs;
 mod propose;

@@ -6,6 +6,7 @@
 
 mod blocks;
 mod claims;
+mod governance;
 mod p2p;
 mod prune;
 mod startup;
