@@ -49,6 +49,28 @@ const CIRCUITS = [
     name: 'parity_root', target: 'noir-recursive-no-zk', vkIndex: 1,
     slots: [0, 1].map((i) => ({ inputs: `children[${i}]`, proof: `proofs[${i}]`, circuits: ['parity_base'] })),
   },
+  { name: 'private_base_rollup', target: 'noir-recursive-no-zk', vkIndex: 2, slots: [] },
+  {
+    name: 'merge_rollup', target: 'noir-recursive-no-zk', vkIndex: 3,
+    slots: [0, 1].map((i) => ({ inputs: `children[${i}]`, proof: `proofs[${i}]`, circuits: ['private_base_rollup', 'merge_rollup'] })),
+  },
+  {
+    name: 'block_root_rollup', target: 'noir-recursive-no-zk', vkIndex: 4,
+    slots: [
+      { inputs: 'rollup', proof: 'rollup_proof', circuits: ['private_base_rollup', 'merge_rollup'] },
+      { inputs: 'parity', proof: 'parity_proof', circuits: ['parity_root'] },
+    ],
+  },
+  {
+    name: 'block_merge_rollup', target: 'noir-recursive-no-zk', vkIndex: 5,
+    slots: [0, 1].map((i) => ({ inputs: `children[${i}]`, proof: `proofs[${i}]`, circuits: ['block_root_rollup', 'block_merge_rollup'] })),
+  },
+  // Not in the vk tree (nothing verifies it but L1, which pins its vk in the verifier
+  // contract); compiled after the tree, whose root it pins.
+  {
+    name: 'root_rollup', target: 'evm', afterTree: true,
+    slots: [{ inputs: 'child', proof: 'child_proof', circuits: ['block_root_rollup', 'block_merge_rollup'] }],
+  },
 ];
 
 const [mode, outDir, ...flags] = process.argv.slice(2);
@@ -131,7 +153,7 @@ async function runCases(name, program, tree) {
   fs.mkdirSync(path.join(outDir, 'cases'), { recursive: true });
   const manifest = { generated_by: 'scripts/circuits (circuits/build.js)', noir: null, bb: oldManifest.bb || null, crs: 'insecure-devnet', circuits: {}, vk_tree: null };
   const programs = {};
-  for (const c of CIRCUITS) {
+  const build = async (c) => {
     const t = Date.now();
     const program = await compileProgram(c.name);
     programs[c.name] = program;
@@ -140,7 +162,7 @@ async function runCases(name, program, tree) {
     manifest.noir = program.noir_version;
     const bytecodeSha = sha256(Buffer.from(program.bytecode, 'base64'));
     const old = oldManifest.circuits[c.name];
-    const entry = { target: c.target, vk_index: c.vkIndex, slots: c.slots, bytecode_sha256: bytecodeSha, gates: null, vk_hash: null };
+    const entry = { target: c.target, vk_index: c.vkIndex ?? null, slots: c.slots, bytecode_sha256: bytecodeSha, gates: null, vk_hash: null };
     const oldVk = path.join(CHECKED_IN, `${c.name}.vk`);
     if (!force && old && old.bytecode_sha256 === bytecodeSha && old.target === c.target && old.vk_hash && fs.existsSync(oldVk)) {
       entry.gates = old.gates;
@@ -164,7 +186,8 @@ async function runCases(name, program, tree) {
     }
     manifest.circuits[c.name] = entry;
     console.error(`circuits: ${c.name}: ${entry.gates} gates, vk hash ${entry.vk_hash} (${Date.now() - t} ms)`);
-  }
+  };
+  for (const c of CIRCUITS.filter((c) => !c.afterTree)) await build(c);
 
   // The vk tree, computed by the circuits' own hashing.
   const leaves = Array(VK_TREE_LEAVES).fill(hex32(0));
@@ -173,6 +196,7 @@ async function runCases(name, program, tree) {
   const tree = { height: Math.log2(VK_TREE_LEAVES), leaves, root: hex32(returnValue[0]), paths: returnValue[1].map((p) => p.map(hex32)) };
   manifest.vk_tree = tree;
   writeVkTreeNr(tree.root);
+  for (const c of CIRCUITS.filter((c) => c.afterTree)) await build(c);
 
   for (const c of CIRCUITS) {
     const cases = await runCases(c.name, programs[c.name], tree);

@@ -159,8 +159,9 @@ async fn base_parity_proved_for_real_and_bad_parents_refused_before_proving() {
         "{e}"
     );
     assert_eq!(
-        b.prove(request(ProofType::MergeRollup, &base_job(3))).await,
-        Err(BackendError::Unsupported(ProofType::MergeRollup))
+        b.prove(request(ProofType::PublicBaseRollup, &base_job(3)))
+            .await,
+        Err(BackendError::Unsupported(ProofType::PublicBaseRollup))
     );
     let e = b
         .prove(request(

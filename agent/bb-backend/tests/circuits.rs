@@ -173,10 +173,11 @@ fn vk_tree_is_common_merkle_tree_of_the_vk_hashes() {
         set.vk_tree_root
     );
     for c in set.iter() {
+        // Circuits in the tree are verified inside Noir: their vks are 115 fields.
         if let Some(i) = c.vk_index {
             assert_eq!(leaves[i as usize], c.vk_hash, "{}", c.name);
+            assert_eq!(c.vk.len(), 115 * 32, "{}: vk size", c.name);
         }
-        assert_eq!(c.vk.len(), 115 * 32, "{}: vk size", c.name);
     }
 }
 

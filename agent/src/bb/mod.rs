@@ -41,7 +41,13 @@ pub fn circuit_for(t: ProofType) -> Option<&'static str> {
     match t {
         ProofType::BaseParity => Some("parity_base"),
         ProofType::RootParity => Some("parity_root"),
-        _ => None,
+        ProofType::PrivateBaseRollup => Some("private_base_rollup"),
+        ProofType::MergeRollup => Some("merge_rollup"),
+        ProofType::BlockRootRollup => Some("block_root_rollup"),
+        ProofType::BlockMergeRollup => Some("block_merge_rollup"),
+        ProofType::RootRollup => Some("root_rollup"),
+        // Public execution (the AVM) is not part of this rollup.
+        ProofType::PublicBaseRollup => None,
     }
 }
 
