@@ -5,10 +5,91 @@ use crate::circuits::{self, ChildProof, CircuitJob, JobContext};
 use crate::dag::{Dag, NodeIdx, NodeKey};
 use crate::error::EpochError;
 use crate::outputs::{BlockRunOutputs, Outputs, ParityOutputs, TxRunOutputs};
+use provemesh_broker::NewJob;
 use provemesh_common::circuit::FieldBytes;
 use provemesh_common::{EpochNumber, JobId, ProofRef};
 use provemesh_tx_processor::ProcessedBlock;
 use std::sync::Arc;
+
+/// A node's job, ready to enqueue.
+pub(crate) struct Built {
+    pub idx: NodeIdx,
+    pub id: JobId,
+    pub job: NewJob,
+    pub outputs: Outputs,
+}
+
+impl Built {
+    /// Encodes the circuit's inputs into the job and derives its id.
+    pub fn new(
+        idx: NodeIdx,
+        node: NodeKey,
+        epoch: EpochNumber,
+        deadline_ms: Option<u64>,
+        circuit: CircuitJob,
+    ) -> Result<Self, EpochError> {
+        let inputs = circuit.inputs.encode().map_err(|e| EpochError::Inputs {
+            epoch,
+            proof_type: node.proof_type(),
+            node,
+            reason: e.to_string(),
+        })?;
+        let job = NewJob {
+            epoch,
+            proof_type: node.proof_type(),
+            inputs: inputs.into(),
+            deadline_ms,
+        };
+        Ok(Built {
+            idx,
+            id: job.id(),
+            job,
+            outputs: circuit.outputs,
+        })
+    }
+}
+
+/// Builds the first attempt of leaf jobs (base parities, base rollups: they need only
+/// their block), meant for a blocking thread: base rollups recompute tree roots from
+/// their witnesses, which is most of the orchestrator's CPU.
+pub(crate) fn build_leaves(
+    epoch: EpochNumber,
+    deadline_ms: Option<u64>,
+    block: &ProcessedBlock,
+    leaves: &[(NodeIdx, NodeKey)],
+) -> Result<Vec<Built>, EpochError> {
+    leaves
+        .iter()
+        .map(|&(idx, node)| {
+            let err = |reason: String| EpochError::Inputs {
+                epoch,
+                proof_type: node.proof_type(),
+                node,
+                reason,
+            };
+            let ctx = JobContext {
+                epoch,
+                node,
+                retry: 0,
+            };
+            let circuit = match node {
+                NodeKey::BaseParity { index, .. } => block
+                    .parity
+                    .base
+                    .get(index)
+                    .map(|p| circuits::base_parity(&ctx, p)),
+                NodeKey::BaseRollup { tx, .. } => block
+                    .txs
+                    .get(tx)
+                    .map(|t| circuits::base_rollup(&ctx, &t.base_rollup_inputs)),
+                _ => None,
+            }
+            .ok_or_else(|| err("not a leaf of this block".into()))?
+            .map_err(|e| err(e.to_string()))?;
+            Built::new(idx, node, epoch, deadline_ms, circuit)
+        })
+        .collect()
+}
 
 /// What the builder needs to know of a proved child.
 pub(crate) struct ProvedChild<'a> {

@@ -70,6 +70,9 @@ pub struct EpochProgress {
     pub deadline_slack_ms: Option<i64>,
     /// The watchdog found the estimate past the deadline (stays set once seen).
     pub deadline_at_risk: bool,
+    /// Time the orchestrator spent handling events (building inputs, checking proofs'
+    /// results, enqueueing), as opposed to waiting for the mesh.
+    pub node_busy_ms: u64,
 }
 
 impl EpochProgress {
@@ -89,6 +92,7 @@ impl EpochProgress {
             deadline_ms,
             deadline_slack_ms: None,
             deadline_at_risk: false,
+            node_busy_ms: 0,
         }
     }
 }

@@ -81,9 +81,10 @@ async fn proving_starts_before_the_last_block_is_in() {
         let blocks = blocks(&[3, 0, 1]);
         let m = mesh().await;
         let a = agents(&m, 2, 5 * MS, &[]).await;
-        let h = EpochProver::start(m.broker.clone(), config(3, &blocks))
-            .await
-            .unwrap();
+        // The L1 public inputs may come only with the seal.
+        let mut cfg = config(3, &blocks);
+        let expected = cfg.expected_root_public_inputs.take().unwrap();
+        let h = EpochProver::start(m.broker.clone(), cfg).await.unwrap();
         h.add_block(blocks[0].clone()).unwrap();
         let mut w = h.watch_progress();
         bounded(
@@ -100,13 +101,18 @@ async fn proving_starts_before_the_last_block_is_in() {
         h.add_block(blocks[1].clone()).unwrap();
         tokio::time::sleep(20 * MS).await;
         h.add_block(blocks[2].clone()).unwrap();
-        h.seal().unwrap();
+        assert!(
+            h.seal_with(vec![[0; 32]; 3]).is_err(),
+            "L1 has 7 public inputs"
+        );
+        h.seal_with(expected.clone()).unwrap();
         assert!(h.add_block(blocks[0].clone()).is_err(), "sealed");
         let root = h.finish().await.unwrap();
         assert_eq!(
             root.jobs,
             block_jobs(3) + block_jobs(0) + block_jobs(1) + 2 + 1
         );
+        assert_eq!(root.public_inputs, expected);
         a.stop().await;
     })
     .await;
@@ -214,6 +220,16 @@ async fn a_failing_circuit_fails_the_epoch_naming_job_and_field() {
             ),
             e => panic!("expected the root rollup to fail, got {e}"),
         }
+
+        // Finishing without the seal is an error, not a wait for blocks that never come.
+        let h = EpochProver::start(m.broker.clone(), config(10, &blocks))
+            .await
+            .unwrap();
+        h.add_block(blocks[0].clone()).unwrap();
+        assert!(matches!(
+            h.finish().await,
+            Err(EpochError::NotSealed { epoch }) if epoch == EpochNumber(10)
+        ));
 
         // A block whose header claims other fees than its txs paid.
         blocks[0].block_root.header.total_fees = blocks[0].block_root.header.total_fees + Fr::ONE;

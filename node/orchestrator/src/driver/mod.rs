@@ -13,8 +13,8 @@
 mod outcomes;
 mod watchdog;
 
-use crate::build::{BuildContext, ProvedChild};
-use crate::dag::{Dag, DagError, NodeIdx};
+use crate::build::{build_leaves, BuildContext, Built, ProvedChild};
+use crate::dag::{Dag, DagError, NodeIdx, NodeKey};
 use crate::error::EpochError;
 use crate::metrics::metrics;
 use crate::outputs::Outputs;
@@ -32,7 +32,7 @@ use provemesh_tx_processor::ProcessedBlock;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
@@ -45,6 +45,8 @@ pub(crate) enum Command {
 enum Phase {
     /// Children not all proved yet.
     Waiting,
+    /// A leaf whose job is being built on a blocking thread.
+    Building,
     /// Built, enqueue pending (held back until the replay of stored results is done).
     Pending,
     Queued,
@@ -109,14 +111,34 @@ pub(crate) struct Driver {
     pending: Vec<NodeIdx>,
     caught_up: bool,
     checking: JoinSet<Checked>,
+    building: JoinSet<Result<Vec<Built>, EpochError>>,
+    enqueuing: JoinSet<Result<(), BrokerError>>,
+    /// Bounds the blocking threads building leaf jobs to the cores (in block order).
+    builders: Arc<Semaphore>,
     timings: Timings,
     progress: EpochProgress,
     progress_tx: watch::Sender<EpochProgress>,
     started: Instant,
     first_enqueue: Option<Instant>,
+    node_busy: Duration,
 }
 
 type Statuses = Option<BoxStream<'static, JobStatus>>;
+
+/// Leaf jobs built per blocking task: small, so the first jobs of a block go out early.
+const LEAVES_PER_TASK: usize = 4;
+
+/// What woke the event loop.
+enum Event {
+    Cancel,
+    Command(Option<Command>),
+    Checked(Result<Checked, tokio::task::JoinError>),
+    Built(Result<Result<Vec<Built>, EpochError>, tokio::task::JoinError>),
+    Enqueued(Result<Result<(), BrokerError>, tokio::task::JoinError>),
+    Results(Result<EpochEvent, BrokerError>),
+    Status(Option<JobStatus>),
+    Tick,
+}
 
 async fn next_status(s: &mut Statuses) -> Option<JobStatus> {
     match s {
@@ -143,11 +165,17 @@ impl Driver {
             pending: Vec::new(),
             caught_up: false,
             checking: JoinSet::new(),
+            building: JoinSet::new(),
+            enqueuing: JoinSet::new(),
+            builders: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
             timings: Timings::default(),
             progress,
             progress_tx,
             started: Instant::now(),
             first_enqueue: None,
+            node_busy: Duration::ZERO,
         }
     }
 
@@ -208,47 +236,83 @@ impl Driver {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut commands_open = true;
         loop {
-            tokio::select! {
+            let event = tokio::select! {
                 biased;
-                _ = cancel.cancelled() => {
-                    let report = self.broker.cancel_epoch(epoch).await.map_err(|e| self.broker_err(e))?;
-                    return Err(EpochError::Cancelled { epoch, purged: report.purged });
+                _ = cancel.cancelled() => Event::Cancel,
+                cmd = commands.recv(), if commands_open => Event::Command(cmd),
+                Some(c) = self.checking.join_next(), if !self.checking.is_empty() => Event::Checked(c),
+                Some(b) = self.building.join_next(), if !self.building.is_empty() => Event::Built(b),
+                Some(e) = self.enqueuing.join_next(), if !self.enqueuing.is_empty() => Event::Enqueued(e),
+                ev = results.next() => Event::Results(ev),
+                s = next_status(&mut statuses) => Event::Status(s),
+                _ = tick.tick() => Event::Tick,
+            };
+            // Node time: handling an event, enqueueing what it made ready, publishing.
+            let busy = Instant::now();
+            match event {
+                Event::Cancel => {
+                    let report = self
+                        .broker
+                        .cancel_epoch(epoch)
+                        .await
+                        .map_err(|e| self.broker_err(e))?;
+                    return Err(EpochError::Cancelled {
+                        epoch,
+                        purged: report.purged,
+                    });
                 }
-                cmd = commands.recv(), if commands_open => match cmd {
-                    Some(Command::AddBlock(b)) => self.add_block(*b)?,
-                    Some(Command::Seal(expected)) => self.seal(expected)?,
-                    None => {
-                        commands_open = false;
-                        if !self.dag.is_sealed() {
-                            return Err(EpochError::NotSealed { epoch });
-                        }
+                Event::Command(Some(Command::AddBlock(b))) => self.add_block(*b)?,
+                Event::Command(Some(Command::Seal(expected))) => self.seal(expected)?,
+                Event::Command(None) => {
+                    commands_open = false;
+                    if !self.dag.is_sealed() {
+                        return Err(EpochError::NotSealed { epoch });
                     }
-                },
-                Some(c) = self.checking.join_next(), if !self.checking.is_empty() => {
-                    let c = c.map_err(|e| EpochError::Stopped { epoch, reason: format!("proof check task: {e}") })?;
+                }
+                Event::Checked(c) => {
+                    let c = c.map_err(|e| EpochError::Stopped {
+                        epoch,
+                        reason: format!("proof check task: {e}"),
+                    })?;
                     if let Some(root) = self.checked(c)? {
                         return Ok(root);
                     }
                 }
-                ev = results.next() => match ev.map_err(|e| self.broker_err(e))? {
+                Event::Built(b) => {
+                    let built = b.map_err(|e| EpochError::Stopped {
+                        epoch,
+                        reason: format!("input building task: {e}"),
+                    })??;
+                    for b in built {
+                        self.install(b)?;
+                    }
+                }
+                Event::Enqueued(e) => {
+                    e.map_err(|e| EpochError::Stopped {
+                        epoch,
+                        reason: format!("enqueue task: {e}"),
+                    })?
+                    .map_err(|e| self.broker_err(e))?;
+                }
+                Event::Results(ev) => match ev.map_err(|e| self.broker_err(e))? {
                     EpochEvent::CaughtUp => {
                         debug!(%epoch, known = self.early.len(), "replay of stored results done");
                         self.caught_up = true;
                     }
                     EpochEvent::Result(r) => self.on_result(*r)?,
                 },
-                s = next_status(&mut statuses) => match s {
-                    Some(s) => self.on_status(&s),
-                    None => statuses = None,
-                },
-                _ = tick.tick() => {
+                Event::Status(Some(s)) => self.on_status(&s),
+                Event::Status(None) => statuses = None,
+                Event::Tick => {
                     if self.broker.is_cancelled(epoch).await.unwrap_or(false) {
                         return Err(EpochError::CancelledElsewhere { epoch });
                     }
                     self.watchdog();
                 }
             }
-            self.flush().await?;
+            self.flush()?;
+            self.node_busy += busy.elapsed();
+            self.progress.node_busy_ms = self.node_busy.as_millis() as u64;
             self.publish();
         }
     }
@@ -301,6 +365,38 @@ impl Driver {
         for _ in &new {
             self.slots.push(Slot::new());
         }
+        // Leaves are built off the event loop, a few per blocking task, in block order.
+        let mut leaves: Vec<(usize, NodeIdx, NodeKey)> = Vec::new();
+        for &idx in &new {
+            let key = self.dag.node(idx).key;
+            match key {
+                NodeKey::BaseParity { block, .. } | NodeKey::BaseRollup { block, .. } => {
+                    self.slots[idx].phase = Phase::Building;
+                    leaves.push((block, idx, key));
+                }
+                _ => {}
+            }
+        }
+        for group in leaves.chunk_by(|a, b| a.0 == b.0) {
+            let block = self.blocks[group[0].0].clone();
+            for chunk in group.chunks(LEAVES_PER_TASK) {
+                let nodes: Vec<(NodeIdx, NodeKey)> =
+                    chunk.iter().map(|&(_, i, k)| (i, k)).collect();
+                let (epoch, deadline) = (self.cfg.epoch, self.cfg.deadline_ms);
+                let (permits, block) = (self.builders.clone(), block.clone());
+                self.building.spawn(async move {
+                    let _permit = permits.acquire_owned().await;
+                    tokio::task::spawn_blocking(move || {
+                        build_leaves(epoch, deadline, &block, &nodes)
+                    })
+                    .await
+                    .map_err(|e| EpochError::Stopped {
+                        epoch,
+                        reason: format!("input building thread: {e}"),
+                    })?
+                });
+            }
+        }
         for idx in new {
             self.try_schedule(idx)?;
         }
@@ -321,8 +417,8 @@ impl Driver {
         Ok(())
     }
 
-    /// Builds the node's job; uses its result if the mesh already reported one, else
-    /// queues it for enqueueing.
+    /// Builds the node's job (on the event loop: every node but a leaf's first attempt)
+    /// and installs it.
     fn prepare(&mut self, idx: NodeIdx) -> Result<(), EpochError> {
         let expected = self
             .cfg
@@ -337,7 +433,7 @@ impl Driver {
             expected_root: expected,
         };
         let slots = &self.slots;
-        let built = ctx.build(idx, slots[idx].retry, |c| {
+        let circuit = ctx.build(idx, slots[idx].retry, |c| {
             let s = &slots[c];
             Some(ProvedChild {
                 job: s.job?,
@@ -345,37 +441,32 @@ impl Driver {
                 outputs: s.outputs.as_ref()?,
             })
         })?;
-        let node = self.dag.node(idx);
-        let inputs = built.inputs.encode().map_err(|e| EpochError::Inputs {
-            epoch: self.cfg.epoch,
-            proof_type: node.proof_type,
-            node: node.key,
-            reason: e.to_string(),
-        })?;
-        let job = NewJob {
-            epoch: self.cfg.epoch,
-            proof_type: node.proof_type,
-            inputs: inputs.into(),
-            deadline_ms: self.cfg.deadline_ms,
-        };
-        let id = job.id();
+        let node = self.dag.node(idx).key;
+        let built = Built::new(idx, node, self.cfg.epoch, self.cfg.deadline_ms, circuit)?;
+        self.install(built)
+    }
+
+    /// Takes a built job: uses its result if the mesh already reported one, else queues
+    /// it for enqueueing.
+    fn install(&mut self, b: Built) -> Result<(), EpochError> {
+        let idx = b.idx;
         let slot = &mut self.slots[idx];
-        slot.job = Some(id);
-        slot.outputs = Some(built.outputs);
+        slot.job = Some(b.id);
+        slot.outputs = Some(b.outputs);
         slot.proof = None;
-        self.by_job.insert(id, idx);
-        if let Some(r) = self.early.remove(&id) {
+        self.by_job.insert(b.id, idx);
+        if let Some(r) = self.early.remove(&b.id) {
             slot.phase = Phase::Queued;
             return self.on_known_result(idx, r);
         }
         slot.phase = Phase::Pending;
-        slot.new_job = Some(job);
+        slot.new_job = Some(b.job);
         self.pending.push(idx);
         Ok(())
     }
 
     /// Enqueues the built jobs in one batch, once stored results have been replayed.
-    async fn flush(&mut self) -> Result<(), EpochError> {
+    fn flush(&mut self) -> Result<(), EpochError> {
         if !self.caught_up || self.pending.is_empty() {
             return Ok(());
         }
@@ -393,20 +484,26 @@ impl Driver {
         if jobs.is_empty() {
             return Ok(());
         }
+        // The event loop does not wait for the server's acks (a round trip per batch):
+        // the enqueue runs as a task, and a failure fails the epoch when it comes back.
         let broker = self.broker.clone();
-        let enqueued = (|| broker.enqueue_many(jobs.clone()))
-            .retry(
-                ExponentialBuilder::default()
-                    .with_min_delay(Duration::from_millis(100))
-                    .with_max_times(3),
-            )
-            .when(|e| !matches!(e, BrokerError::EpochCancelled(_)))
-            .await
-            .map_err(|e| self.broker_err(e))?;
+        let epoch = self.cfg.epoch;
+        let n = jobs.len();
+        self.enqueuing.spawn(async move {
+            let enqueued = (|| broker.enqueue_many(jobs.clone()))
+                .retry(
+                    ExponentialBuilder::default()
+                        .with_min_delay(Duration::from_millis(100))
+                        .with_max_times(3),
+                )
+                .when(|e| !matches!(e, BrokerError::EpochCancelled(_)))
+                .await?;
+            let duplicates = enqueued.iter().filter(|e| e.duplicate).count();
+            debug!(%epoch, jobs = n, duplicates, "jobs enqueued");
+            Ok(())
+        });
         let now = Instant::now();
         self.first_enqueue.get_or_insert(now);
-        let duplicates = enqueued.iter().filter(|e| e.duplicate).count();
-        debug!(epoch = %self.cfg.epoch, jobs = idxs.len(), duplicates, "jobs enqueued");
         for idx in idxs {
             let slot = &mut self.slots[idx];
             if slot.phase == Phase::Pending {

@@ -68,7 +68,7 @@ impl Driver {
             let t = per_type.entry(n.proof_type).or_default();
             t.total += 1;
             match s.phase {
-                Phase::Waiting => t.waiting += 1,
+                Phase::Waiting | Phase::Building => t.waiting += 1,
                 Phase::Pending => t.queued += 1,
                 Phase::Queued if s.in_flight => t.in_flight += 1,
                 Phase::Queued | Phase::Verifying => t.queued += 1,
