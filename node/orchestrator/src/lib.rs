@@ -18,15 +18,18 @@
 //! ([`EpochConfig::cancel`]) cancels the epoch on the mesh. A restarted orchestrator for
 //! the same epoch and inputs picks up where the last one stopped (see `driver`).
 
+mod bounds;
 mod build;
 pub mod circuits;
 pub mod dag;
 mod driver;
 mod error;
+pub mod fixtures;
 mod metrics;
 pub mod outputs;
 pub mod progress;
 
+pub use bounds::MakespanBounds;
 pub use dag::{Dag, NodeKey};
 pub use error::EpochError;
 pub use outputs::{l1_epoch_public_inputs, EPOCH_PUBLIC_INPUTS, EPOCH_PUBLIC_INPUT_NAMES};

@@ -7,20 +7,14 @@
 use provemesh_agent::{Agent, AgentConfig, AgentStats, SimulatedBackend, SimulatedConfig};
 use provemesh_broker::Broker;
 use provemesh_common::config::{ProofStoreConfig, ProofStoreLocation};
-use provemesh_common::hash::leaves::fee_juice_balance_slot;
-use provemesh_common::hash::{Fr, GlobalVariables};
-use provemesh_common::tx::{
-    L2ToL1Message, PublicDataWrite, SimulatedClientProof, Tx, TxPublicOutputs,
-};
 use provemesh_common::{EpochNumber, ProofType};
 use provemesh_harness::NatsServer;
 use provemesh_nats::{Topology, TopologyConfig};
+use provemesh_orchestrator::fixtures::execute_epoch;
 use provemesh_orchestrator::{l1_epoch_public_inputs, EpochConfig};
 use provemesh_store::ProofStore;
-use provemesh_tx_processor::{
-    process_block, BlockToProcess, ProcessedBlock, SimulatedClientProofVerifier,
-};
-use provemesh_world_state::{TreeHeights, WorldState, WorldStateConfig};
+use provemesh_tx_processor::ProcessedBlock;
+use provemesh_world_state::TreeHeights;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,77 +27,11 @@ pub const PROVER: [u8; 32] = {
     p
 };
 
-const PAYERS: u64 = 8;
-
-fn tx(seq: u64) -> Tx {
-    let f = |tag: u64, i: u64| Fr::from(seq * 1_000 + tag * 10 + i);
-    let outputs = TxPublicOutputs {
-        note_hashes: vec![f(1, 0), f(1, 1)],
-        nullifiers: vec![f(2, 0), f(2, 1)],
-        public_data_writes: vec![PublicDataWrite {
-            contract_address: Fr::from(77u64),
-            storage_slot: Fr::from(seq % 5),
-            value: Fr::from(seq),
-        }],
-        l2_to_l1_messages: if seq.is_multiple_of(2) {
-            vec![L2ToL1Message {
-                recipient: Fr::from(0xabcdu64),
-                content: f(3, 0),
-            }]
-        } else {
-            vec![]
-        },
-        fee_payer: Fr::from(500 + seq % PAYERS),
-        fee: Fr::from(seq % 7 + 1),
-    };
-    Tx {
-        proof: SimulatedClientProof::create(&outputs),
-        outputs,
-    }
-}
-
-/// Executes blocks of `txs_per_block[i]` txs on a fresh world state (block numbers from
-/// 1) and returns what the tx processor emitted for each.
+/// Executes blocks of `txs_per_block[i]` generated txs on a fresh world state (block
+/// numbers from 1) and returns what the tx processor emitted for each.
 pub fn blocks(txs_per_block: &[usize]) -> Vec<ProcessedBlock> {
     let dir = tempfile::tempdir().unwrap();
-    let config = WorldStateConfig {
-        heights: TreeHeights::uniform(16),
-        genesis_public_data: (0..PAYERS)
-            .map(|p| {
-                (
-                    fee_juice_balance_slot(Fr::from(500 + p)),
-                    Fr::from(1u64 << 40),
-                )
-            })
-            .collect(),
-        ..WorldStateConfig::default()
-    };
-    let mut ws = WorldState::open(dir.path(), config).unwrap();
-    let mut seq = 0;
-    let mut out = Vec::new();
-    for (i, &n) in txs_per_block.iter().enumerate() {
-        let txs = (0..n)
-            .map(|_| {
-                seq += 1;
-                tx(seq)
-            })
-            .collect();
-        let block = BlockToProcess {
-            global_variables: GlobalVariables {
-                block_number: i as u64 + 1,
-                slot_number: i as u64 + 10,
-                timestamp: 1_700_000_000 + i as u64,
-                ..GlobalVariables::default()
-            },
-            txs,
-            l1_to_l2_messages: vec![Fr::from(i as u64 * 10 + 1), Fr::from(i as u64 * 10 + 2)],
-        };
-        let p = process_block(&mut ws, &SimulatedClientProofVerifier, &block).unwrap();
-        assert!(p.rejected.is_empty(), "{:?}", p.rejected);
-        ws.commit_block(&p.header).unwrap();
-        out.push(p);
-    }
-    out
+    execute_epoch(dir.path(), TreeHeights::uniform(16), txs_per_block, |_| {}).unwrap()
 }
 
 /// A config for `epoch` expecting L1's public inputs for `blocks`.
