@@ -22,12 +22,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+// A child of this module kept in its own file beside it (no change to the binary's root).
+#[path = "bench_epoch.rs"]
+mod bench_epoch;
+
 #[derive(Debug, Clone, Subcommand)]
 pub enum BenchCommand {
     /// Throughput and dispatch latency of the job mesh vs a raw JetStream loop.
     Mesh(MeshBench),
     /// World state insert throughput per tree and tx processor throughput.
     State(crate::bench_state::StateBench),
+    /// Epochs of real blocks proved through the orchestrator: makespan vs the lower bound.
+    Epoch(bench_epoch::EpochBench),
 }
 
 impl BenchCommand {
@@ -35,6 +41,7 @@ impl BenchCommand {
         match self {
             BenchCommand::Mesh(m) => m.run().await,
             BenchCommand::State(s) => s.run().await,
+            BenchCommand::Epoch(e) => e.run().await,
         }
     }
 }
