@@ -72,3 +72,50 @@ for (const name of DEPLOYABLE) {
   fs.writeFileSync(path.join(outDir, `${name}.json`), JSON.stringify(artifact, null, 2) + '\n');
   console.error(`${name}: ${c.evm.deployedBytecode.object.length / 2} bytes deployed`);
 }
+
+// The epoch proof verifier for real proofs (contracts/generated/HonkVerifier.sol, written by
+// scripts/circuits: `bb write_solidity_verifier` for the root rollup circuit's verification
+// key). Compiled on its own without via-IR: its assembly-heavy code overflows the IR
+// pipeline's stack ("too deep"); same optimizer and EVM version otherwise. HonkVerifier
+// links the libraries RelationsLib and ZKTranscriptLib: its bytecode keeps solc's link
+// placeholders, listed in `linkReferences`, which the deployer fills with their addresses.
+const GENERATED = path.join(root, 'generated');
+const GENERATED_DEPLOYABLE = ['HonkVerifier', 'RelationsLib', 'ZKTranscriptLib'];
+if (fs.existsSync(GENERATED)) {
+  const gSources = {};
+  for (const f of solFiles(GENERATED)) gSources[path.relative(root, f)] = { content: fs.readFileSync(f, 'utf8') };
+  const gInput = {
+    language: 'Solidity',
+    sources: gSources,
+    settings: {
+      ...input.settings,
+      viaIR: false,
+      outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.bytecode.linkReferences', 'evm.deployedBytecode.object'] } },
+    },
+  };
+  const gOut = JSON.parse(
+    execFileSync(solc, ['--standard-json'], { input: JSON.stringify(gInput), maxBuffer: 1 << 30, encoding: 'utf8' }),
+  );
+  const gErrors = (gOut.errors || []).filter((e) => e.severity === 'error');
+  for (const e of gErrors) console.error(e.formattedMessage || e.message);
+  if (gErrors.length) process.exit(1);
+  const file = 'generated/HonkVerifier.sol';
+  for (const name of GENERATED_DEPLOYABLE) {
+    const c = gOut.contracts[file] && gOut.contracts[file][name];
+    if (!c) {
+      console.error(`build.js: ${name} not found in ${file}`);
+      process.exit(1);
+    }
+    const artifact = {
+      contractName: name,
+      compiler: `solc ${version}`,
+      sourceUnit: file,
+      abi: c.abi,
+      bytecode: '0x' + c.evm.bytecode.object,
+      deployedBytecode: '0x' + c.evm.deployedBytecode.object,
+      linkReferences: c.evm.bytecode.linkReferences,
+    };
+    fs.writeFileSync(path.join(outDir, `${name}.json`), JSON.stringify(artifact, null, 2) + '\n');
+    console.error(`${name}: ${c.evm.deployedBytecode.object.length / 2} bytes deployed`);
+  }
+}
