@@ -94,7 +94,8 @@ pub struct CircuitSet {
 
 /// The checked-in artifacts of this source tree (`circuits/artifacts`).
 pub fn source_tree_artifacts() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../circuits/artifacts")
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../circuits/artifacts");
+    std::fs::canonicalize(&p).unwrap_or(p)
 }
 
 fn parse_fr(circuit: &str, what: &str, s: &str) -> Result<Fr, CircuitsError> {

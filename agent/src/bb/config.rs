@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 /// The source tree's `.tools/` (scripts/bootstrap, scripts/crs): the defaults of a devnet.
 fn tools_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools")
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools");
+    std::fs::canonicalize(&p).unwrap_or(p)
 }
 
 #[derive(Debug, Clone, Args, PartialEq, Eq, Default)]
