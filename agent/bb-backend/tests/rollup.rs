@@ -498,3 +498,32 @@ fn merges_refuse_rollups_that_do_not_chain() {
         "merged rollups do not chain: tx effects"
     );
 }
+
+/// Writes the base rollup's noir_js execution cases (circuits/private_base_rollup/cases):
+/// the tx at every maximum of `txs(1)` and the same tx with a fee beyond the balance. Run by
+/// hand after changing the base rollup's inputs, then scripts/circuits records noir_js's
+/// witnesses, which `acvm_witnesses_equal_noir_js_on_every_recorded_case` compares.
+#[test]
+#[ignore = "writes circuits/private_base_rollup/cases"]
+fn write_base_rollup_cases() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ws = world_state(dir.path());
+    let block = process(&mut ws, 1, txs(1));
+    let mut inputs = base_rollup(&block.txs[1].base_rollup_inputs, Fr::ZERO);
+    inputs["vk_tree_root"] = json!("$vk_tree_root");
+    let cases = source_tree_artifacts().join("../private_base_rollup/cases");
+    std::fs::create_dir_all(&cases).expect("mkdir");
+    let write = |name: &str, v: Value| {
+        std::fs::write(
+            cases.join(name),
+            serde_json::to_string_pretty(&v).expect("json") + "\n",
+        )
+        .expect("write")
+    };
+    write("max_tx.json", json!({ "inputs": inputs.clone() }));
+    inputs["tx"]["fee"] = hx(Fr::from(8u64));
+    write(
+        "fee_unpaid.json",
+        json!({ "expect_error": "fee exceeds the fee payer's fee juice balance", "inputs": inputs }),
+    );
+}
