@@ -143,10 +143,12 @@ fn each_malformed_variable_fails_with_its_own_error() {
             "sometimes",
             &["PROVER_REAL_PROOFS", "'sometimes'"],
         ),
+        // Real proofs are checked at start-up: a bb that is not there is named (with
+        // PROVER_REAL_PROOFS=true, added below).
         (
-            "PROVER_REAL_PROOFS",
-            "true",
-            &["PROVER_REAL_PROOFS", "Barretenberg"],
+            "BB_BINARY_PATH",
+            "/nonexistent/bb",
+            &["BB_BINARY_PATH", "/nonexistent/bb"],
         ),
         (
             "PROVER_AGENT_PROOF_TYPES",
@@ -189,6 +191,9 @@ fn each_malformed_variable_fails_with_its_own_error() {
         let mut env = vec![("PROVER_PROOF_STORE", "memory://"), (*var, *bad)];
         if *var == "PROVER_PROOF_STORE" {
             env.remove(0);
+        }
+        if *var == "BB_BINARY_PATH" {
+            env.push(("PROVER_REAL_PROOFS", "true"));
         }
         let r = run(
             "provemesh",
