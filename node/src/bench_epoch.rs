@@ -385,6 +385,7 @@ fn input_build_times(blocks: &[ProcessedBlock]) -> anyhow::Result<(f64, f64)> {
             let job = circuits::base_rollup(
                 &ctx(NodeKey::BaseRollup { block: b, tx }),
                 &t.base_rollup_inputs,
+                circuits::effects_chain_before(block, tx),
             )?;
             let _ = JobId::derive(ProofType::PrivateBaseRollup, &job.inputs.encode()?);
             n += 1;

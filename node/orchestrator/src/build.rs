@@ -58,6 +58,13 @@ pub(crate) fn build_leaves(
     block: &ProcessedBlock,
     leaves: &[(NodeIdx, NodeKey)],
 ) -> Result<Vec<Built>, EpochError> {
+    // The block's effects chain before each tx (cheap next to the tree checks).
+    let mut chains = Vec::with_capacity(block.txs.len());
+    let mut c = provemesh_common::hash::Fr::ZERO;
+    for t in &block.txs {
+        chains.push(c);
+        c = circuits::effects_chain(c, &t.base_rollup_inputs.tx.outputs.digest());
+    }
     leaves
         .iter()
         .map(|&(idx, node)| {
@@ -78,10 +85,10 @@ pub(crate) fn build_leaves(
                     .base
                     .get(index)
                     .map(|p| circuits::base_parity(&ctx, p)),
-                NodeKey::BaseRollup { tx, .. } => block
-                    .txs
-                    .get(tx)
-                    .map(|t| circuits::base_rollup(&ctx, &t.base_rollup_inputs)),
+                NodeKey::BaseRollup { tx, .. } => block.txs.get(tx).map(|t| {
+                    let chain = chains.get(tx).copied().unwrap_or_default();
+                    circuits::base_rollup(&ctx, &t.base_rollup_inputs, chain)
+                }),
                 _ => None,
             }
             .ok_or_else(|| err("not a leaf of this block".into()))?
@@ -178,7 +185,8 @@ impl BuildContext<'_> {
                     .txs
                     .get(tx)
                     .ok_or_else(|| err(format!("tx {tx} is unknown")))?;
-                circuits::base_rollup(&ctx, &t.base_rollup_inputs)
+                let chain = circuits::effects_chain_before(block(b)?, tx);
+                circuits::base_rollup(&ctx, &t.base_rollup_inputs, chain)
             }
             NodeKey::Merge { .. } => {
                 circuits::merge_rollup(&ctx, &proofs, &tx_run(0)?, &tx_run(1)?)

@@ -53,19 +53,22 @@ pub struct TxRunOutputs {
     pub end: PartialStateReference,
     pub fees: Fr,
     pub num_txs: u64,
-    /// Pairwise hash over the txs' effects digests, in the shape of the merge tree.
-    pub effects: Fr,
+    /// The block's running tx-effects chain before the run's first tx and after its
+    /// last (0 before the block's first tx), as the real circuits keep it.
+    pub effects_chain_start: Fr,
+    pub effects_chain_end: Fr,
 }
 
 impl TxRunOutputs {
     pub fn fields(&self) -> Vec<FieldBytes> {
-        let mut f = Vec::with_capacity(16);
+        let mut f = Vec::with_capacity(17);
         f.push(self.constants_hash.to_be_bytes());
         push_partial(&mut f, &self.start);
         push_partial(&mut f, &self.end);
         f.push(self.fees.to_be_bytes());
         f.push(u64_field(self.num_txs));
-        f.push(self.effects.to_be_bytes());
+        f.push(self.effects_chain_start.to_be_bytes());
+        f.push(self.effects_chain_end.to_be_bytes());
         f
     }
 }
@@ -121,6 +124,8 @@ impl BlockRunOutputs {
 /// The public inputs of any circuit of the epoch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+// One per DAG node (a few thousand at most): boxing the tx run would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Outputs {
     TxRun(TxRunOutputs),
     Parity(ParityOutputs),

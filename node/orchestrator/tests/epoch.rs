@@ -125,7 +125,8 @@ fn base_rollup_id(blocks: &[provemesh_tx_processor::ProcessedBlock], epoch: u64)
         node: NodeKey::BaseRollup { block: 0, tx: 1 },
         retry: 0,
     };
-    let job = circuits::base_rollup(&ctx, &blocks[0].txs[1].base_rollup_inputs).unwrap();
+    let chain = circuits::effects_chain_before(&blocks[0], 1);
+    let job = circuits::base_rollup(&ctx, &blocks[0].txs[1].base_rollup_inputs, chain).unwrap();
     JobId::derive(ProofType::PrivateBaseRollup, &job.inputs.encode().unwrap())
 }
 

@@ -1,7 +1,9 @@
 //! The circuits from the block root up: each block checked against its header, runs of
 //! blocks merged, and the root rollup against L1's epoch public inputs.
 
-use super::{assemble, constants_hash, effects_tree, Asserts, ChildProof, CircuitJob, JobContext};
+use super::{
+    assemble, constants_hash, effects_chain_before, Asserts, ChildProof, CircuitJob, JobContext,
+};
 use crate::outputs::{
     l1_node, l1_zero_subtree, u64_field, BlockRunOutputs, Outputs, ParityOutputs, TxRunOutputs,
     EPOCH_PUBLIC_INPUTS, EPOCH_PUBLIC_INPUT_NAMES,
@@ -56,10 +58,16 @@ pub fn block_root(
             a.partial("txs.start", &t.start, "block.start", &br.start);
             a.partial("txs.end", &t.end, "block.end", &br.end);
             a.fr(
-                "txs.effects",
-                t.effects,
-                "effects tree of the block's txs",
-                effects_tree(&digests),
+                "txs.effects_chain_start",
+                t.effects_chain_start,
+                "the empty chain",
+                Fr::ZERO,
+            );
+            a.fr(
+                "txs.effects_chain_end",
+                t.effects_chain_end,
+                "effects chain of the block's txs",
+                effects_chain_before(block, block.txs.len()),
             );
         }
         None => {

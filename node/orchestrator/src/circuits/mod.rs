@@ -25,7 +25,7 @@ use provemesh_common::codec::{self, CodecError};
 use provemesh_common::hash::header::sha256_to_field;
 use provemesh_common::hash::{AppendOnlyTreeSnapshot, Fr, PartialStateReference};
 use provemesh_common::{EpochNumber, JobId};
-use provemesh_tx_processor::BlockConstants;
+use provemesh_tx_processor::{BlockConstants, ProcessedBlock};
 use serde::Serialize;
 
 /// A child proof the parent verifies (its recursion input, in simulated form).
@@ -207,29 +207,18 @@ pub fn sha_pair(left: Fr, right: Fr) -> Fr {
     sha256_to_field(&buf)
 }
 
-/// Combines two tx runs' effects hashes (a merge does this, so does the block root when
-/// it recomputes the whole tree from the block's txs).
-pub fn combine_effects(left: Fr, right: Fr) -> Fr {
-    sha_pair(left, right)
+/// One step of a block's tx-effects chain: the chain after `digest` (a tx's effects
+/// digest) follows `previous` (0 before the block's first tx).
+pub fn effects_chain(previous: Fr, digest: &[u8; 32]) -> Fr {
+    let mut buf = [0u8; 64];
+    buf[..32].copy_from_slice(&previous.to_be_bytes());
+    buf[32..].copy_from_slice(digest);
+    sha256_to_field(&buf)
 }
 
-/// The effects hash of one tx (a base rollup's output).
-pub fn tx_effects(digest: &[u8; 32]) -> Fr {
-    sha256_to_field(digest)
-}
-
-/// The effects hash over `digests` in the pairwise shape of the merge tree.
-pub fn effects_tree(digests: &[[u8; 32]]) -> Fr {
-    let mut level: Vec<Fr> = digests.iter().map(tx_effects).collect();
-    while level.len() > 1 {
-        level = level
-            .chunks(2)
-            .map(|p| match p {
-                [l, r] => combine_effects(*l, *r),
-                [lone] => *lone,
-                _ => Fr::ZERO,
-            })
-            .collect();
-    }
-    level.first().copied().unwrap_or(Fr::ZERO)
+/// The chain of `block` before its tx `tx` (after all txs for `tx == txs.len()`).
+pub fn effects_chain_before(block: &ProcessedBlock, tx: usize) -> Fr {
+    block.txs.iter().take(tx).fold(Fr::ZERO, |c, t| {
+        effects_chain(c, &t.base_rollup_inputs.tx.outputs.digest())
+    })
 }

@@ -2,8 +2,7 @@
 //! rollup of each tx, and merges of consecutive tx runs.
 
 use super::{
-    assemble, combine_effects, constants_hash, sha_pair, tx_effects, Asserts, ChildProof,
-    CircuitJob, JobContext,
+    assemble, constants_hash, effects_chain, sha_pair, Asserts, ChildProof, CircuitJob, JobContext,
 };
 use crate::outputs::{Outputs, ParityOutputs, TxRunOutputs};
 use provemesh_common::codec::CodecError;
@@ -16,8 +15,13 @@ use provemesh_tx_processor::{
     BaseParityInputs, BaseRollupInputs, ClientProofVerifier, SimulatedClientProofVerifier,
 };
 
-/// The private base rollup of one tx.
-pub fn base_rollup(ctx: &JobContext, b: &BaseRollupInputs) -> Result<CircuitJob, CodecError> {
+/// The private base rollup of one tx; `effects_chain_start` is the block's effects chain
+/// before it ([`super::effects_chain_before`]).
+pub fn base_rollup(
+    ctx: &JobContext,
+    b: &BaseRollupInputs,
+    effects_chain_start: Fr,
+) -> Result<CircuitJob, CodecError> {
     let mut a = Asserts::new("private_base_rollup");
     let o = &b.tx.outputs;
     let proof_ok = SimulatedClientProofVerifier.verify(&b.tx);
@@ -101,9 +105,16 @@ pub fn base_rollup(ctx: &JobContext, b: &BaseRollupInputs) -> Result<CircuitJob,
         end: b.end,
         fees: o.fee,
         num_txs: 1,
-        effects: tx_effects(&o.digest()),
+        effects_chain_start,
+        effects_chain_end: effects_chain(effects_chain_start, &o.digest()),
     };
-    assemble(ctx, &[], b, a, Outputs::TxRun(outputs))
+    assemble(
+        ctx,
+        &[],
+        (b, effects_chain_start),
+        a,
+        Outputs::TxRun(outputs),
+    )
 }
 
 /// A merge of two consecutive tx runs of one block.
@@ -121,13 +132,20 @@ pub fn merge_rollup(
         right.constants_hash,
     );
     a.partial("left.end", &left.end, "right.start", &right.start);
+    a.fr(
+        "left.effects_chain_end",
+        left.effects_chain_end,
+        "right.effects_chain_start",
+        right.effects_chain_start,
+    );
     let outputs = TxRunOutputs {
         constants_hash: left.constants_hash,
         start: left.start,
         end: right.end,
         fees: left.fees + right.fees,
         num_txs: left.num_txs + right.num_txs,
-        effects: combine_effects(left.effects, right.effects),
+        effects_chain_start: left.effects_chain_start,
+        effects_chain_end: right.effects_chain_end,
     };
     assemble(ctx, children, (), a, Outputs::TxRun(outputs))
 }
@@ -186,4 +204,62 @@ pub fn root_parity(
         height,
     };
     assemble(ctx, children, (), a, Outputs::Parity(outputs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dag::NodeKey;
+    use provemesh_common::hash::PartialStateReference;
+    use provemesh_common::EpochNumber;
+
+    fn run(start: u64, end: u64) -> TxRunOutputs {
+        let at = |v: u64| {
+            let mut p = PartialStateReference::default();
+            p.note_hash_tree.root = Fr::from(v);
+            p
+        };
+        TxRunOutputs {
+            constants_hash: Fr::ONE,
+            start: at(start),
+            end: at(end),
+            fees: Fr::from(2u64),
+            num_txs: 1,
+            effects_chain_start: Fr::from(start),
+            effects_chain_end: Fr::from(end),
+        }
+    }
+
+    #[test]
+    fn merge_names_the_field_that_does_not_chain() {
+        let ctx = JobContext {
+            epoch: EpochNumber(3),
+            node: NodeKey::Merge {
+                block: 0,
+                level: 1,
+                index: 0,
+            },
+            retry: 0,
+        };
+        let ok = merge_rollup(&ctx, &[], &run(1, 2), &run(2, 3)).unwrap();
+        assert_eq!(ok.inputs.check(), Ok(()));
+        match ok.outputs {
+            Outputs::TxRun(o) => {
+                assert_eq!((o.start, o.end), (run(1, 1).start, run(3, 3).end));
+                assert_eq!((o.num_txs, o.fees), (2, Fr::from(4u64)));
+                assert_eq!(o.effects_chain_end, Fr::from(3u64));
+            }
+            o => panic!("{o:?}"),
+        }
+        let bad = merge_rollup(&ctx, &[], &run(1, 2), &run(5, 6)).unwrap();
+        assert_eq!(
+            bad.inputs.check().unwrap_err().message,
+            "merge_rollup: left.end.note_hash_tree.root != right.start.note_hash_tree.root"
+        );
+        // The retry nonce is part of the witness: a re-proof is another job.
+        let again =
+            merge_rollup(&JobContext { retry: 1, ..ctx }, &[], &run(1, 2), &run(2, 3)).unwrap();
+        assert_ne!(again.inputs.payload, ok.inputs.payload);
+        assert_eq!(again.inputs.public_inputs, ok.inputs.public_inputs);
+    }
 }
