@@ -191,7 +191,14 @@ async function runCases(name, program, tree) {
 
 (async () => {
   fs.mkdirSync(path.join(outDir, 'cases'), { recursive: true });
-  const manifest = { generated_by: 'scripts/circuits (circuits/build.js)', noir: null, bb: oldManifest.bb || null, crs: 'insecure-devnet', circuits: {}, vk_tree: null };
+  const manifest = {
+    generated_by: 'scripts/circuits (circuits/build.js)',
+    noir: null,
+    bb: oldManifest.bb || null,
+    crs: mode === 'build' ? process.env.CRS_NAME || 'custom' : oldManifest.crs,
+    circuits: {},
+    vk_tree: null,
+  };
   const programs = {};
   const build = async (c) => {
     const t = Date.now();
