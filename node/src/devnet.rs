@@ -2,7 +2,6 @@
 //! S3-compatible proof store, an L1 dev chain, the proof broker and N prover agents — then
 //! epochs proved through the mesh. Ctrl-C stops everything; every server is killed by PID.
 
-use provemesh_node::synthetic::{self, EpochShape};
 use anyhow::Context as _;
 use clap::Args;
 use provemesh_agent::{Agent, AgentConfig, SimulatedBackend, SimulatedConfig};
@@ -11,6 +10,7 @@ use provemesh_common::config::{values, ProofStoreArgs, Secret};
 use provemesh_common::EpochNumber;
 use provemesh_harness::{Anvil, NatsServer, S3Server};
 use provemesh_nats::{Topology, TopologyConfig};
+use provemesh_node::synthetic::{self, EpochShape};
 use provemesh_store::ProofStore;
 use std::sync::Arc;
 use std::time::Duration;
