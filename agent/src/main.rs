@@ -35,6 +35,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if telemetry.exports_traces() {
+        provemesh_nats::headers::enable_trace_propagation();
+    }
     let agent = match cli.command.validate() {
         Ok(a) => a,
         Err(e) => {

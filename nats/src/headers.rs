@@ -17,16 +17,31 @@ pub const MSG_ID: &str = "Nats-Msg-Id";
 pub const TRACEPARENT: &str = "traceparent";
 pub const TRACESTATE: &str = "tracestate";
 
+/// Whether trace contexts travel in message headers: off until a binary exports traces, so
+/// that the job path pays nothing for them otherwise.
+static TRACE_PROPAGATION: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns trace-context propagation in headers on (a binary that exports traces calls it).
+pub fn enable_trace_propagation() {
+    TRACE_PROPAGATION.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Writes the current span's trace context into `h` (nothing when there is no tracer, or
 /// the current span is not traced).
 pub fn inject_trace(h: &mut HeaderMap) {
     use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if !TRACE_PROPAGATION.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     let cx = tracing::Span::current().context();
     opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut Injector(h)));
 }
 
 /// The trace context a message carries (empty when it carries none).
 pub fn extract_trace(h: Option<&HeaderMap>) -> opentelemetry::Context {
+    if !TRACE_PROPAGATION.load(std::sync::atomic::Ordering::Relaxed) {
+        return opentelemetry::Context::new();
+    }
     match h {
         Some(h) => opentelemetry::global::get_text_map_propagator(|p| p.extract(&Extractor(h))),
         None => opentelemetry::Context::new(),

@@ -67,6 +67,9 @@ async fn main() -> ExitCode {
         Ok(t) => t,
         Err(e) => return config_error(e),
     };
+    if telemetry.exports_traces() {
+        provemesh_nats::headers::enable_trace_propagation();
+    }
     let result = match cli.command {
         Command::Start(s) => match s.validate() {
             Ok(()) => s.run().await,
