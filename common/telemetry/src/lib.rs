@@ -99,7 +99,7 @@ pub fn init(log: &LogArgs, otel: &OtelArgs, service: &str) -> Result<Telemetry, 
         let err = |reason: String| TelemetryError {
             signal: "metrics",
             variable: "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-            endpoint: endpoint.to_string(),
+            endpoint: shown(endpoint),
             reason,
         };
         let exporter = MetricExporter::builder()
@@ -127,7 +127,7 @@ pub fn init(log: &LogArgs, otel: &OtelArgs, service: &str) -> Result<Telemetry, 
             .map_err(|e| TelemetryError {
                 signal: "traces",
                 variable: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                endpoint: endpoint.to_string(),
+                endpoint: shown(endpoint),
                 reason: e.to_string(),
             })?;
         let provider = SdkTracerProvider::builder()
@@ -140,12 +140,24 @@ pub fn init(log: &LogArgs, otel: &OtelArgs, service: &str) -> Result<Telemetry, 
     }
     install_subscriber(log, t.tracer.as_ref());
     if let Some(e) = &otel.otlp_endpoint {
-        tracing::info!(endpoint = %e, interval = ?otel.export_interval, "exporting metrics over OTLP");
+        tracing::info!(endpoint = %shown(e), interval = ?otel.export_interval, "exporting metrics over OTLP");
     }
     if let Some(e) = &otel.traces_endpoint {
-        tracing::info!(endpoint = %e, "exporting traces over OTLP");
+        tracing::info!(endpoint = %shown(e), "exporting traces over OTLP");
     }
     Ok(t)
+}
+
+/// An endpoint as logs and errors may show it: scheme, host, port and path — never a user,
+/// password or query (collectors' API keys end up there).
+fn shown(u: &url::Url) -> String {
+    let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+    format!(
+        "{}://{}{port}{}",
+        u.scheme(),
+        u.host_str().unwrap_or(""),
+        u.path()
+    )
 }
 
 /// Logs per LOG_LEVEL / LOG_JSON; with a tracer, also provemesh's spans (down to debug
@@ -185,4 +197,16 @@ fn install_subscriber(log: &LogArgs, tracer: Option<&SdkTracerProvider>) {
         );
     }
     let _ = tracing_subscriber::registry().with(layers).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn endpoints_are_shown_without_credentials() {
+        let u = url::Url::parse("https://user:s3cret@collector:4318/v1/metrics?api_key=k3y")
+            .expect("url");
+        let s = super::shown(&u);
+        assert_eq!(s, "https://collector:4318/v1/metrics");
+        assert!(!s.contains("s3cret") && !s.contains("k3y"));
+    }
 }
