@@ -18,3 +18,8 @@
 //! a restart could not rebuild: the world state is unwound to the proven tip at start and
 //! the unproven blocks are executed again (deterministically: the same jobs, which the
 //! mesh has already proved, so nothing is proved twice).
+
+pub mod publisher;
+pub mod quotes;
+pub mod rpc;
+pub mod tx_provider;

@@ -4,4 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+mod publisher;
+mod quotes;
+mod rpc;
 mod support;
+mod tx_provider;
