@@ -19,7 +19,11 @@
 //! the unproven blocks are executed again (deterministically: the same jobs, which the
 //! mesh has already proved, so nothing is proved twice).
 
+pub mod epochs;
+pub mod job;
+mod metrics;
 pub mod publisher;
 pub mod quotes;
 pub mod rpc;
+pub mod sync;
 pub mod tx_provider;
