@@ -149,7 +149,11 @@ pub struct Supervisor<S> {
 }
 
 struct Running {
+    /// Cancels the epoch on the mesh (prune: it can never be proved).
     cancel: CancellationToken,
+    /// Stops the job here only (reorg: the epoch may come back, and its jobs that did not
+    /// change are still good; a mesh cancel would be final for the epoch number).
+    abort: tokio::task::AbortHandle,
     end_block: Option<u64>,
 }
 
@@ -170,12 +174,22 @@ impl<S: L2BlockSource + 'static> Supervisor<S> {
                     self.finished(epoch, result);
                 }
                 ev = sync_events.recv() => match ev {
-                    Ok(SyncEvent::Unwound { to }) => {
-                        for (epoch, r) in &running {
-                            // A job whose blocks are not all known yet may lose some too.
-                            if r.end_block.is_none_or(|end| end > to) {
-                                warn!(epoch, to, "the chain changed under the epoch: cancelling its jobs");
-                                r.cancel.cancel();
+                    Ok(SyncEvent::Unwound { to, pruned }) => {
+                        let hit: Vec<u64> = running
+                            .iter()
+                            .filter(|(_, r)| r.end_block.is_none_or(|end| end > to))
+                            .map(|(e, _)| *e)
+                            .collect();
+                        for epoch in hit {
+                            if pruned {
+                                warn!(epoch, to, "the epoch was pruned: cancelling its jobs on the mesh");
+                                if let Some(r) = running.get(&epoch) {
+                                    r.cancel.cancel();
+                                }
+                            } else if let Some(r) = running.remove(&epoch) {
+                                warn!(epoch, to, "L1 reorganised under the epoch: stopping its proving job until the chain settles");
+                                r.abort.abort();
+                                self.finished(epoch, Err(JobError::Cancelled { epoch }));
                             }
                         }
                     }
@@ -224,13 +238,6 @@ impl<S: L2BlockSource + 'static> Supervisor<S> {
         }
         info!(epoch, "epoch claimed with our quote: proving it");
         let cancel = shutdown.child_token();
-        running.insert(
-            epoch,
-            Running {
-                cancel: cancel.clone(),
-                end_block,
-            },
-        );
         let now = provemesh_common::unix_millis();
         {
             let mut records = self.epochs.lock();
@@ -258,10 +265,19 @@ impl<S: L2BlockSource + 'static> Supervisor<S> {
         let publisher = self.publisher.clone();
         let epochs = self.epochs.clone();
         let events = self.events.clone();
-        tasks.spawn(async move {
-            let r = run_epoch(&ctx, publisher.as_ref(), &epochs, &events, epoch, cancel).await;
+        let job_cancel = cancel.clone();
+        let abort = tasks.spawn(async move {
+            let r = run_epoch(&ctx, publisher.as_ref(), &epochs, &events, epoch, job_cancel).await;
             (epoch, r)
         });
+        running.insert(
+            epoch,
+            Running {
+                cancel,
+                abort,
+                end_block,
+            },
+        );
     }
 
     fn finished(&self, epoch: u64, result: Result<(), JobError>) {

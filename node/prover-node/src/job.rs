@@ -158,7 +158,6 @@ pub async fn prove_epoch<S: L2BlockSource + 'static>(
                 Ok(x) => x,
                 Err(WaitError::Cancelled) => return Err(JobError::Cancelled { epoch }),
                 Err(WaitError::Stuck { block, reason }) => {
-                    handle.cancel();
                     return Err(JobError::Unprovable {
                         epoch,
                         reason: format!("block {block}: {reason}"),
@@ -166,7 +165,8 @@ pub async fn prove_epoch<S: L2BlockSource + 'static>(
                 }
             };
             if executed.l2.archive != b.archive {
-                handle.cancel();
+                // L1 reorganised between reading the epoch and executing it: stop here
+                // (not on the mesh); the supervisor starts again on the settled chain.
                 return Err(JobError::Cancelled { epoch });
             }
             if handle.add_block(executed.processed.clone()).is_err() {
@@ -181,9 +181,13 @@ pub async fn prove_epoch<S: L2BlockSource + 'static>(
         _ = forward => Ok(()),
     };
     if let Err(e) = fed {
-        // Cancelled or unprovable: the epoch is off the mesh (the handle cancels it).
-        handle.cancel();
-        let _ = handle.finish().await;
+        // Unprovable: nothing of it will ever be used, take it off the mesh. Cancelled:
+        // a fired `cancel` already cancels it there; a reorg leaves it (dropping the handle
+        // stops only this orchestrator).
+        if matches!(e, JobError::Unprovable { .. }) {
+            handle.cancel();
+            let _ = handle.finish().await;
+        }
         return Err(e);
     }
     let forward_rest = {

@@ -58,8 +58,10 @@ pub struct ExecutedBlock {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncEvent {
     Executed { block: u64, epoch: u64 },
-    /// The world state went back to `to` (reorg, prune): blocks after it are gone.
-    Unwound { to: u64 },
+    /// The world state went back to `to`: blocks after it are gone. `pruned`: the Rollup
+    /// pruned them (their epoch can never be proved); else L1 reorganised (the epoch may
+    /// come back with other blocks).
+    Unwound { to: u64, pruned: bool },
     /// Block `block` (of `epoch`) cannot be executed as L1 recorded it.
     Stuck {
         block: u64,
@@ -187,7 +189,7 @@ impl Executed {
         });
     }
 
-    fn unwound(&self, to: u64) {
+    fn unwound(&self, to: u64, pruned: bool) {
         self.lock().retain(|n, _| *n <= to);
         crate::metrics::get().unwound(to);
         crate::metrics::get().stuck(false);
@@ -195,7 +197,7 @@ impl Executed {
             s.tip = to;
             s.stuck = None;
         });
-        let _ = self.events.send(SyncEvent::Unwound { to });
+        let _ = self.events.send(SyncEvent::Unwound { to, pruned });
     }
 
     fn stuck(&self, block: u64, epoch: u64, reason: String) {
@@ -295,16 +297,17 @@ impl<S: L2BlockSource + 'static> Synchronizer<S> {
             );
             with_ws(&self.ws, move |ws| ws.unwind_to(proven)).await??;
         }
-        self.executed.unwound(tip.min(proven));
+        self.executed.unwound(tip.min(proven), false);
         loop {
             if shutdown.is_cancelled() {
                 return Ok(());
             }
             // Chain changes first: they may invalidate what is executed.
-            let mut changed = false;
+            let (mut changed, mut pruned) = (false, false);
             loop {
                 match events.try_recv() {
-                    Ok(ChainEvent::Pruned { .. } | ChainEvent::L1Reorg { .. }) => changed = true,
+                    Ok(ChainEvent::Pruned { .. }) => (changed, pruned) = (true, true),
+                    Ok(ChainEvent::L1Reorg { .. }) => changed = true,
                     Ok(ChainEvent::Proven { block, .. }) => self.executed.proven(block),
                     Ok(ChainEvent::BlocksAdded { .. }) => {}
                     Err(broadcast::error::TryRecvError::Lagged(_)) => changed = true,
@@ -312,7 +315,7 @@ impl<S: L2BlockSource + 'static> Synchronizer<S> {
                 }
             }
             if changed {
-                self.reconcile().await?;
+                self.reconcile(pruned).await?;
             }
             let progressed = self.step(&shutdown).await?;
             if !progressed {
@@ -320,8 +323,9 @@ impl<S: L2BlockSource + 'static> Synchronizer<S> {
                     _ = shutdown.cancelled() => return Ok(()),
                     _ = tokio::time::sleep(self.config.poll_interval) => {}
                     r = events.recv() => match r {
-                        Ok(ChainEvent::Pruned { .. } | ChainEvent::L1Reorg { .. })
-                        | Err(broadcast::error::RecvError::Lagged(_)) => self.reconcile().await?,
+                        Ok(ChainEvent::Pruned { .. }) => self.reconcile(true).await?,
+                        Ok(ChainEvent::L1Reorg { .. })
+                        | Err(broadcast::error::RecvError::Lagged(_)) => self.reconcile(false).await?,
                         Ok(ChainEvent::Proven { block, .. }) => self.executed.proven(block),
                         Ok(ChainEvent::BlocksAdded { .. }) => {}
                         Err(broadcast::error::RecvError::Closed) => return Ok(()),
@@ -332,7 +336,7 @@ impl<S: L2BlockSource + 'static> Synchronizer<S> {
     }
 
     /// After a prune or reorg: unwinds to the last executed block the chain still has.
-    async fn reconcile(&self) -> Result<(), SyncError> {
+    async fn reconcile(&self, pruned: bool) -> Result<(), SyncError> {
         let tips = self.source.tips().await.map_err(Self::src_err)?;
         let tip = with_ws(&self.ws, |ws| ws.tip()).await?;
         let mut keep = tip.min(tips.pending);
@@ -350,7 +354,7 @@ impl<S: L2BlockSource + 'static> Synchronizer<S> {
         if keep < tip {
             info!(from = tip, to = keep, "chain changed: unwinding the world state");
             with_ws(&self.ws, move |ws| ws.unwind_to(keep)).await??;
-            self.executed.unwound(keep);
+            self.executed.unwound(keep, pruned);
         } else if self.executed.state().stuck.is_some() {
             // The block that would not execute may be gone: try again.
             self.executed.state.send_modify(|s| s.stuck = None);
