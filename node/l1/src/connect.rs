@@ -31,3 +31,41 @@ pub fn read_provider(url: Url) -> DynProvider {
         .connect_http(url)
         .erased()
 }
+
+/// The HTTP transports of `urls` behind alloy's fallback layer: each request goes to the
+/// best-ranked URLs (by recent success and latency) and fails over to the others, so one
+/// ETHEREUM_HOSTS entry being down costs nothing but a ranking change.
+fn fallback_client(urls: &[Url]) -> alloy::rpc::client::RpcClient {
+    use alloy::transports::http::Http;
+    use alloy::transports::layers::FallbackLayer;
+    let transports: Vec<Http<alloy::transports::http::Client>> =
+        urls.iter().cloned().map(Http::new).collect();
+    let active =
+        std::num::NonZeroUsize::new(urls.len().clamp(1, 3)).unwrap_or(std::num::NonZeroUsize::MIN);
+    let layer = FallbackLayer::default().with_active_transport_count(active);
+    let transport = tower::ServiceBuilder::new()
+        .layer(layer)
+        .service(transports);
+    alloy::rpc::client::RpcClient::builder().transport(transport, false)
+}
+
+/// [`read_provider`] over several URLs with failover (ETHEREUM_HOSTS).
+pub fn fallback_read_provider(urls: &[Url]) -> DynProvider {
+    ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .connect_client(fallback_client(urls))
+        .erased()
+}
+
+/// [`wallet_provider`] over several URLs with failover. Transactions are signed locally,
+/// so a raw transaction sent to two URLs is one transaction (same hash), never two.
+pub fn fallback_wallet_provider(urls: &[Url], signer: PrivateKeySigner) -> DynProvider {
+    ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
+        .wallet(EthereumWallet::from(signer))
+        .connect_client(fallback_client(urls))
+        .erased()
+}

@@ -37,7 +37,9 @@ pub use bindings::Rollup::{
     GlobalVariables, ProofClaim, ProposeArgs, Signature, SignedEpochProofQuote, StateReference,
     TreeSnapshot,
 };
-pub use connect::{read_provider, wallet_provider};
+pub use connect::{
+    fallback_read_provider, fallback_wallet_provider, read_provider, wallet_provider,
+};
 pub use deploy::{deploy_all, DeployConfig, Deployment, VerifierChoice};
 pub use error::{L1Error, Revert};
 pub use governance::{governance_revert, GovernanceProposerContract, Vote};
