@@ -267,7 +267,15 @@ impl<S: L2BlockSource + 'static> Supervisor<S> {
         let events = self.events.clone();
         let job_cancel = cancel.clone();
         let abort = tasks.spawn(async move {
-            let r = run_epoch(&ctx, publisher.as_ref(), &epochs, &events, epoch, job_cancel).await;
+            let r = run_epoch(
+                &ctx,
+                publisher.as_ref(),
+                &epochs,
+                &events,
+                epoch,
+                job_cancel,
+            )
+            .await;
             (epoch, r)
         });
         running.insert(

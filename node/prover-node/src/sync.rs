@@ -57,11 +57,17 @@ pub struct ExecutedBlock {
 /// What the synchronizer did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncEvent {
-    Executed { block: u64, epoch: u64 },
+    Executed {
+        block: u64,
+        epoch: u64,
+    },
     /// The world state went back to `to`: blocks after it are gone. `pruned`: the Rollup
     /// pruned them (their epoch can never be proved); else L1 reorganised (the epoch may
     /// come back with other blocks).
-    Unwound { to: u64, pruned: bool },
+    Unwound {
+        to: u64,
+        pruned: bool,
+    },
     /// Block `block` (of `epoch`) cannot be executed as L1 recorded it.
     Stuck {
         block: u64,
@@ -203,7 +209,10 @@ impl Executed {
     fn stuck(&self, block: u64, epoch: u64, reason: String) {
         let changed = self.state.borrow().stuck.as_ref() != Some(&(block, reason.clone()));
         if changed {
-            warn!(block, epoch, "cannot execute the block as L1 recorded it: {reason}");
+            warn!(
+                block,
+                epoch, "cannot execute the block as L1 recorded it: {reason}"
+            );
             crate::metrics::get().stuck(true);
             self.state
                 .send_modify(|s| s.stuck = Some((block, reason.clone())));
@@ -352,7 +361,11 @@ impl<S: L2BlockSource + 'static> Synchronizer<S> {
             keep -= 1;
         }
         if keep < tip {
-            info!(from = tip, to = keep, "chain changed: unwinding the world state");
+            info!(
+                from = tip,
+                to = keep,
+                "chain changed: unwinding the world state"
+            );
             with_ws(&self.ws, move |ws| ws.unwind_to(keep)).await??;
             self.executed.unwound(keep, pruned);
         } else if self.executed.state().stuck.is_some() {
@@ -467,7 +480,9 @@ impl<S: L2BlockSource + 'static> Synchronizer<S> {
             let mismatch = if let Some(r) = processed.rejected.first() {
                 Some(format!(
                     "tx {} is invalid ({}): {}",
-                    r.tx_hash.map(|h| h.to_string()).unwrap_or_else(|| "?".into()),
+                    r.tx_hash
+                        .map(|h| h.to_string())
+                        .unwrap_or_else(|| "?".into()),
                     r.reason.kind(),
                     r.reason
                 ))
