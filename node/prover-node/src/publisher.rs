@@ -116,7 +116,7 @@ impl L1Publisher {
         cfg.validate()?;
         let journal = Journal::open(cfg.journal_dir.clone())?;
         Ok(L1Publisher {
-            l1: Endpoints::new(&cfg.l1_urls, cfg.rpc_timeout),
+            l1: Endpoints::new(&cfg.l1_urls),
             journal,
             rollup: cfg.rollup,
             address: cfg.signer.address(),

@@ -39,8 +39,6 @@ pub struct PublisherConfig {
     pub max_attempts: u32,
     /// How often a pending transaction's receipt is looked for.
     pub poll_interval: Duration,
-    /// How long one L1 request may take before the next endpoint is tried.
-    pub rpc_timeout: Duration,
 }
 
 impl PublisherConfig {
@@ -62,7 +60,6 @@ impl PublisherConfig {
             max_fee_per_gas: None,
             max_attempts: 3,
             poll_interval: Duration::from_secs(2),
-            rpc_timeout: Duration::from_secs(10),
         }
     }
 
@@ -101,7 +98,6 @@ impl PublisherConfig {
         for (field, d) in [
             ("confirmation_timeout", self.confirmation_timeout),
             ("poll_interval", self.poll_interval),
-            ("rpc_timeout", self.rpc_timeout),
         ] {
             if d.is_zero() {
                 return bad(field, "must be longer than zero".into());
@@ -124,7 +120,6 @@ impl fmt::Debug for PublisherConfig {
             .field("max_fee_per_gas", &self.max_fee_per_gas)
             .field("max_attempts", &self.max_attempts)
             .field("poll_interval", &self.poll_interval)
-            .field("rpc_timeout", &self.rpc_timeout)
             .finish()
     }
 }

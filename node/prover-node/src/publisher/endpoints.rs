@@ -25,6 +25,11 @@ use url::Url;
 const RETRY_ROUNDS: usize = 3;
 const RETRY_MIN_DELAY: Duration = Duration::from_millis(250);
 
+/// How long one request may take before the next endpoint is tried: far above any
+/// healthy answer (the largest is a root proof's `eth_estimateGas`), and bounded so that a
+/// blackholed endpoint costs seconds, not a hung publish.
+const RPC_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How an L1 request failed.
 #[derive(Debug)]
 pub(super) enum CallError {
@@ -92,7 +97,6 @@ impl Endpoint {
 pub(super) struct Endpoints {
     list: Vec<Endpoint>,
     current: AtomicUsize,
-    rpc_timeout: Duration,
 }
 
 /// One failed round: the last endpoint's failure.
@@ -100,11 +104,10 @@ struct RoundFailed(String);
 
 impl Endpoints {
     /// `urls` must not be empty (the configuration checks).
-    pub fn new(urls: &[Url], rpc_timeout: Duration) -> Self {
+    pub fn new(urls: &[Url]) -> Self {
         Endpoints {
             list: urls.iter().map(Endpoint::new).collect(),
             current: AtomicUsize::new(0),
-            rpc_timeout,
         }
     }
 
@@ -163,7 +166,7 @@ impl Endpoints {
             let i = (first + k) % n;
             let ep = &self.list[i];
             let failure =
-                match tokio::time::timeout(self.rpc_timeout, request(ep.provider.clone())).await {
+                match tokio::time::timeout(RPC_TIMEOUT, request(ep.provider.clone())).await {
                     Ok(Ok(v)) => {
                         if i != first {
                             warn!(host = %ep.host, "L1 requests now go to this endpoint");
@@ -181,7 +184,7 @@ impl Endpoints {
                         }
                         Classified::Unanswered(message) => ep.scrub(&message),
                     },
-                    Err(_) => format!("no answer within {:?}", self.rpc_timeout),
+                    Err(_) => format!("no answer within {:?}", RPC_TIMEOUT),
                 };
             warn!(host = %ep.host, error = %failure, "L1 endpoint failed; trying the next");
             metrics().l1_error(&ep.host);

@@ -146,7 +146,6 @@ fn config(chain: &Chain, urls: Vec<Url>, journal: &Path) -> PublisherConfig {
     );
     c.confirmation_timeout = Duration::from_secs(2);
     c.poll_interval = Duration::from_millis(100);
-    c.rpc_timeout = Duration::from_secs(2);
     c
 }
 
@@ -259,43 +258,59 @@ async fn a_claimed_epochs_proof_is_published_once() {
     .await;
 }
 
+/// Automine off, publishes `s` until its transaction is journaled and in anvil's pool,
+/// then cancels, as a node dying mid-publish would; returns the transaction's hash.
+async fn die_mid_publish(chain: &Chain, cfg: &PublisherConfig, s: &EpochSubmission) -> B256 {
+    let l1 = chain.wallet(SEQUENCER);
+    set_automine(&l1, false).await;
+    let p = Arc::new(L1Publisher::new(cfg.clone()).expect("publisher"));
+    let cancel = CancellationToken::new();
+    let task = {
+        let (p, s, cancel) = (p.clone(), s.clone(), cancel.clone());
+        tokio::spawn(async move { p.publish(&s, &cancel).await })
+    };
+    let sent = journaled(&p, s.epoch, 1).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while l1
+        .get_transaction_by_hash(sent[0])
+        .await
+        .expect("tx")
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the transaction never reached anvil"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cancel.cancel();
+    let r = task.await.expect("task");
+    assert!(matches!(r, Err(PublishError::Cancelled { .. })), "{r:?}");
+    sent[0]
+}
+
+/// A publisher with no replacement within the test.
+fn patient_config(chain: &Chain) -> PublisherConfig {
+    let mut cfg = config(
+        chain,
+        vec![chain.url()],
+        &chain.dir.path().join("publisher"),
+    );
+    cfg.confirmation_timeout = Duration::from_secs(30);
+    cfg
+}
+
 #[tokio::test]
-async fn a_restarted_publisher_finds_its_journaled_transaction() {
+async fn a_restarted_publisher_finds_its_mined_journaled_transaction() {
     within(60, async {
         let (chain, _ws) = Chain::start(TIMING).await;
         let s = claimed_epoch(&chain).await;
-        let l1 = chain.wallet(SEQUENCER);
-        let journal = chain.dir.path().join("publisher");
-        let mut cfg = config(&chain, vec![chain.url()], &journal);
-        cfg.confirmation_timeout = Duration::from_secs(30); // no replacement in this test
-        let first = Arc::new(L1Publisher::new(cfg.clone()).expect("publisher"));
+        let cfg = patient_config(&chain);
         let (before, _) = nonces(&chain).await;
+        let sent = die_mid_publish(&chain, &cfg, &s).await;
 
-        set_automine(&l1, false).await;
-        let cancel = CancellationToken::new();
-        let task = {
-            let (p, s, cancel) = (first.clone(), s.clone(), cancel.clone());
-            tokio::spawn(async move { p.publish(&s, &cancel).await })
-        };
-        let sent = journaled(&first, s.epoch, 1).await;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while l1
-            .get_transaction_by_hash(sent[0])
-            .await
-            .expect("tx")
-            .is_none()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "the transaction never reached anvil"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        // The node dies with its transaction in the pool.
-        cancel.cancel();
-        let r = task.await.expect("task");
-        assert!(matches!(r, Err(PublishError::Cancelled { .. })), "{r:?}");
-        drop(first);
+        // Mined while the node was down.
+        let l1 = chain.wallet(SEQUENCER);
         set_automine(&l1, true).await;
         dev_chain::mine(&l1).await.expect("mine");
         assert_eq!(nonces(&chain).await, (before + 1, before + 1));
@@ -306,7 +321,7 @@ async fn a_restarted_publisher_finds_its_journaled_transaction() {
             .await
             .expect("publish after restart");
         assert!(
-            matches!(out, Published::Submitted { tx_hash, attempts: 1, .. } if tx_hash == sent[0]),
+            matches!(out, Published::Submitted { tx_hash, attempts: 1, .. } if tx_hash == sent),
             "{out:?}"
         );
         assert_eq!(
@@ -316,6 +331,46 @@ async fn a_restarted_publisher_finds_its_journaled_transaction() {
         );
         assert_eq!(proven_tip(&chain).await, s.end_block);
         assert_eq!(restarted.in_flight(s.epoch).await.expect("journal"), None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_restarted_publisher_waits_on_its_pending_journaled_transaction() {
+    within(60, async {
+        let (chain, _ws) = Chain::start(TIMING).await;
+        let s = claimed_epoch(&chain).await;
+        let cfg = patient_config(&chain);
+        let (before, _) = nonces(&chain).await;
+        let sent = die_mid_publish(&chain, &cfg, &s).await;
+
+        // Restarted while the transaction still waits in the pool.
+        let restarted = Arc::new(L1Publisher::new(cfg).expect("restarted"));
+        let task = {
+            let (p, s) = (restarted.clone(), s.clone());
+            tokio::spawn(async move { p.publish(&s, &CancellationToken::new()).await })
+        };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(!task.is_finished(), "{:?}", task.await);
+        assert_eq!(
+            nonces(&chain).await,
+            (before, before + 1),
+            "a new tx was sent"
+        );
+        let flight = restarted.in_flight(s.epoch).await.expect("journal");
+        assert_eq!(flight.map(|f| f.sent.len()), Some(1));
+
+        let l1 = chain.wallet(SEQUENCER);
+        dev_chain::mine(&l1).await.expect("mine");
+        let out = task.await.expect("task").expect("publish after restart");
+        assert!(
+            matches!(out, Published::Submitted { tx_hash, attempts: 1, .. } if tx_hash == sent),
+            "{out:?}"
+        );
+        set_automine(&l1, true).await;
+        assert_eq!(nonces(&chain).await, (before + 1, before + 1));
+        assert_eq!(proven_tip(&chain).await, s.end_block);
+        assert_eq!(epoch_proven_events(&chain).await, 1);
     })
     .await;
 }
@@ -477,13 +532,12 @@ async fn with_every_endpoint_down_the_error_is_clear_and_keeps_secrets() {
         .parse()
         .expect("url");
         let first = dead_url();
-        let mut cfg = PublisherConfig::new(
+        let cfg = PublisherConfig::new(
             vec![first.clone(), secret_url.clone()],
             alloy::primitives::Address::repeat_byte(0x11),
             key.clone(),
             dir.path().join("publisher"),
         );
-        cfg.rpc_timeout = Duration::from_secs(2);
         let p = L1Publisher::new(cfg.clone()).expect("publisher");
         let s = EpochSubmission {
             epoch: 3,
