@@ -9,9 +9,9 @@
 //! - its claim window is open and nobody holds its claim;
 //! - the archive has caught up with L1's pending tip (so the epoch's blocks, and with them
 //!   its fees, are complete) and some of its blocks are unproven;
-//! - the policy agrees: the expected fee share (per block, as the Rollup pays it:
-//!   `totalFees × fee bps / 10 000`) reaches `min_fee_reward`, and fewer than
-//!   `max_parallel_epochs` epochs are being proved now;
+//! - the [`QuotePolicy`] agrees: the expected fee share (per block, as the Rollup pays it)
+//!   reaches `min_fee_reward`, and fewer than `max_parallel_epochs` epochs are being
+//!   proved now;
 //! - the escrow holds the bond as free deposit, topped up from the token balance when
 //!   `auto_deposit` is on. A quote whose bond is not there would only be skipped by the
 //!   sequencer, so none is sent: [`MonitorEvent::FundsShort`] says what is missing.
@@ -24,110 +24,35 @@
 //! The prover's key signs quotes and escrow transactions; it is never logged, nor shown by
 //! any `Debug` here (only its address is).
 
+mod escrow;
+mod metrics;
+mod policy;
+mod record;
+mod route;
+
+pub use policy::{expected_reward, QuotePolicy, SkipReason, MAX_BPS};
+pub use record::{MonitorEvent, MonitorHandle, QuoteFate, QuoteRecord};
+pub use route::QuoteRoute;
+
 use alloy::eips::BlockId;
 use alloy::primitives::{Address, U256};
 use alloy::providers::DynProvider;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::Eip712Domain;
-use backon::{ExponentialBuilder, Retryable};
-use opentelemetry::metrics::Counter;
-use opentelemetry::{global, KeyValue};
+use escrow::{BondAccount, Coverage};
+use metrics::metrics;
 use provemesh_archiver::{ChainEvent, L2BlockSource};
 use provemesh_l1::bindings::ProofCommitmentEscrow;
-// The bond token is any ERC-20; `TestERC20`'s binding carries the standard calls used here.
-use provemesh_l1::bindings::TestERC20 as Erc20;
 use provemesh_l1::{
-    quote_domain, sign_quote, EpochProofQuote, L1Error, ProofClaim, RollupContract, RollupTiming,
-    SignedEpochProofQuote,
+    quote_domain, sign_quote, EpochProofQuote, L1Error, RollupContract, RollupTiming,
 };
-use provemesh_p2p::wire::SignedQuoteJson;
-use provemesh_p2p::{NodeApiClient, P2pHandle};
-use serde::Serialize;
+use record::{ClaimSeen, KEEP_EPOCHS};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn, Instrument};
-
-/// 100% in basis points (`Constants.MAX_BPS`).
-pub const MAX_BPS: u32 = 10_000;
-
-/// Epochs whose quote and claim are remembered (for status), besides the current ones.
-const KEEP_EPOCHS: usize = 64;
-
-/// How long an escrow transaction (approve, deposit) may take to be mined.
-const L1_TX_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// What the prover bids and which epochs it bids for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QuotePolicy {
-    /// The prover's share of the epoch's fees, in basis points (at most 10 000).
-    pub basis_point_fee: u32,
-    /// The bond staked from the escrow when the quote is claimed (at least the Rollup's
-    /// `MIN_BOND_AMOUNT`); slashed if the proof misses its window.
-    pub bond_amount: U256,
-    /// Epochs whose expected fee share is below this are not bid for.
-    pub min_fee_reward: U256,
-    /// No bid while this many epochs are being proved (the capacity probe says how many).
-    pub max_parallel_epochs: usize,
-    /// A quote is valid until the slot it is sent in plus this many slots.
-    pub validity_slots: u64,
-    /// Top the escrow deposit up to the bond from the prover's token balance
-    /// (approve + deposit) when it is short.
-    pub auto_deposit: bool,
-}
-
-impl QuotePolicy {
-    /// Checks the policy against the Rollup's rules, naming the field that is wrong.
-    pub fn check(&self, min_bond: U256) -> Result<(), QuoteError> {
-        if self.basis_point_fee > MAX_BPS {
-            return Err(QuoteError::Policy {
-                field: "basis_point_fee",
-                reason: format!("{} is above {MAX_BPS} (100%)", self.basis_point_fee),
-            });
-        }
-        if self.bond_amount < min_bond {
-            return Err(QuoteError::Policy {
-                field: "bond_amount",
-                reason: format!(
-                    "{} is below the Rollup's MIN_BOND_AMOUNT {min_bond}",
-                    self.bond_amount
-                ),
-            });
-        }
-        if self.max_parallel_epochs == 0 {
-            return Err(QuoteError::Policy {
-                field: "max_parallel_epochs",
-                reason: "must be at least 1".into(),
-            });
-        }
-        Ok(())
-    }
-}
-
-/// Where quotes go: the coordination node's JSON-RPC (PROVER_COORDINATION_NODE_URL), or
-/// gossip when P2P is on.
-#[derive(Clone)]
-pub enum QuoteRoute {
-    Http(jsonrpsee::http_client::HttpClient),
-    P2p(P2pHandle),
-}
-
-impl QuoteRoute {
-    pub fn name(&self) -> &'static str {
-        match self {
-            QuoteRoute::Http(_) => "http",
-            QuoteRoute::P2p(_) => "p2p",
-        }
-    }
-}
-
-impl std::fmt::Debug for QuoteRoute {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// The prover's L1 identity: the key (PROVER_PUBLISHER_PRIVATE_KEY) that signs quotes,
 /// and a wallet provider signing with it for the escrow's approve/deposit.
@@ -135,6 +60,7 @@ impl std::fmt::Debug for QuoteRoute {
 pub struct ProverAccount {
     pub signer: PrivateKeySigner,
     pub wallet: DynProvider,
+    /// The L1 chain id, part of the quotes' EIP-712 domain.
     pub chain_id: u64,
 }
 
@@ -150,10 +76,10 @@ impl std::fmt::Debug for ProverAccount {
 /// How the monitor runs.
 #[derive(Debug, Clone)]
 pub struct MonitorConfig {
-    /// How often L1 is read (claims, slot, tips).
+    /// How often L1 is read (slot, claim, tips).
     pub poll_interval: Duration,
-    /// Attempts to deliver a quote over HTTP (transport errors only; a refusal is final),
-    /// all within the epoch's claim window.
+    /// Attempts to deliver a quote (transport errors only; a refusal is final), all
+    /// within the epoch's claim window.
     pub send_attempts: usize,
 }
 
@@ -164,98 +90,6 @@ impl Default for MonitorConfig {
             send_attempts: 4,
         }
     }
-}
-
-/// Why an epoch was not bid for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum SkipReason {
-    BelowMinimumReward { expected: U256, minimum: U256 },
-    AtCapacity { proving: usize, max: usize },
-}
-
-impl SkipReason {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            SkipReason::BelowMinimumReward { .. } => "below_min_reward",
-            SkipReason::AtCapacity { .. } => "at_capacity",
-        }
-    }
-}
-
-impl std::fmt::Display for SkipReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SkipReason::BelowMinimumReward { expected, minimum } => write!(
-                f,
-                "expected fee share {expected} is below the minimum reward {minimum}"
-            ),
-            SkipReason::AtCapacity { proving, max } => {
-                write!(f, "{proving} epochs being proved, at most {max} at a time")
-            }
-        }
-    }
-}
-
-/// What the monitor reports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "event")]
-pub enum MonitorEvent {
-    QuoteSent {
-        epoch: u64,
-        basis_point_fee: u32,
-        bond: U256,
-        valid_until_slot: u64,
-    },
-    QuoteSkipped {
-        epoch: u64,
-        reason: SkipReason,
-    },
-    /// L1 gave `epoch`'s proof right to `prover` (`ours`: to us: prove it).
-    Claimed {
-        epoch: u64,
-        prover: Address,
-        ours: bool,
-        bond: U256,
-        basis_point_fee: u32,
-    },
-    /// The escrow cannot cover the bond: `need` is the bond, `have` what could back it
-    /// (free deposit, plus the token balance when auto-deposit is on).
-    FundsShort {
-        epoch: u64,
-        need: U256,
-        have: U256,
-    },
-}
-
-/// How a quote of ours ended (or stands).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "fate")]
-pub enum QuoteFate {
-    /// Delivered; no claim for its epoch yet.
-    Pending,
-    /// Claimed with our address: ours to prove.
-    Won,
-    /// Another prover's quote was claimed.
-    Lost { winner: Address },
-    /// Its validity or the claim window ended without a claim.
-    Expired,
-    /// The coordination node refused it (JSON-RPC error): why.
-    Refused { reason: String },
-    /// Could not be delivered within the claim window (transport errors).
-    Undelivered { reason: String },
-}
-
-/// One quote of ours.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct QuoteRecord {
-    pub epoch: u64,
-    pub basis_point_fee: u32,
-    pub bond: U256,
-    pub valid_until_slot: u64,
-    pub route: &'static str,
-    pub sent_at_ms: u64,
-    pub fate: QuoteFate,
 }
 
 /// Why the monitor stopped, or why one round failed (logged, retried next round).
@@ -270,125 +104,15 @@ pub enum QuoteError {
 }
 
 impl QuoteError {
-    /// A wrong configuration, as opposed to an L1 or archive hiccup.
+    /// A configuration the Rollup would never accept, as opposed to an L1 or archive
+    /// hiccup.
     pub fn is_fatal(&self) -> bool {
         matches!(self, QuoteError::Policy { .. })
     }
 }
 
-/// The quotes and events of a monitor, readable while it runs (the node's JSON-RPC).
-#[derive(Clone)]
-pub struct MonitorHandle {
-    records: Arc<Mutex<BTreeMap<u64, QuoteRecord>>>,
-    events: broadcast::Sender<MonitorEvent>,
-}
-
-impl MonitorHandle {
-    fn new() -> Self {
-        MonitorHandle {
-            records: Arc::default(),
-            events: broadcast::channel(256).0,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, QuoteRecord>> {
-        self.records.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Our quotes of the last epochs, oldest first.
-    pub fn quotes(&self) -> Vec<QuoteRecord> {
-        self.lock().values().cloned().collect()
-    }
-
-    /// Events from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<MonitorEvent> {
-        self.events.subscribe()
-    }
-
-    fn emit(&self, event: MonitorEvent) {
-        // No subscriber is fine.
-        let _ = self.events.send(event);
-    }
-
-    fn quoted(&self, epoch: u64) -> bool {
-        self.lock().contains_key(&epoch)
-    }
-
-    fn record(&self, r: QuoteRecord) {
-        let mut records = self.lock();
-        records.insert(r.epoch, r);
-        while records.len() > KEEP_EPOCHS {
-            records.pop_first();
-        }
-    }
-
-    /// Settles our quote for `claim`'s epoch; whether we had one.
-    fn settle_claim(&self, claim: &ClaimSeen, me: Address) -> bool {
-        let mut records = self.lock();
-        let Some(r) = records.get_mut(&claim.epoch) else {
-            return false;
-        };
-        // Expired too: the claim is L1's word, our clock may have run ahead of it.
-        if matches!(r.fate, QuoteFate::Pending | QuoteFate::Expired) {
-            r.fate = if claim.prover == me {
-                QuoteFate::Won
-            } else {
-                QuoteFate::Lost {
-                    winner: claim.prover,
-                }
-            };
-            return true;
-        }
-        false
-    }
-
-    /// Marks pending quotes expired at `slot`; the epochs that expired.
-    fn expire(&self, slot: u64, timing: &RollupTiming) -> Vec<u64> {
-        let mut expired = Vec::new();
-        for r in self.lock().values_mut() {
-            if r.fate == QuoteFate::Pending
-                && (slot > r.valid_until_slot || slot >= timing.claim_deadline(r.epoch))
-            {
-                r.fate = QuoteFate::Expired;
-                expired.push(r.epoch);
-            }
-        }
-        expired
-    }
-}
-
-/// The claim L1 holds, as the monitor uses it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ClaimSeen {
-    epoch: u64,
-    prover: Address,
-    bond: U256,
-    basis_point_fee: u32,
-}
-
-impl From<&ProofClaim> for ClaimSeen {
-    fn from(c: &ProofClaim) -> Self {
-        ClaimSeen {
-            epoch: c.epochToProve.saturating_to(),
-            prover: c.prover,
-            bond: c.bondAmount,
-            basis_point_fee: c.basisPointFee,
-        }
-    }
-}
-
-/// The prover's fee share of blocks with `block_fees`, as the Rollup pays it (per block,
-/// rounded down).
-pub fn expected_reward(block_fees: impl IntoIterator<Item = U256>, basis_point_fee: u32) -> U256 {
-    let bps = U256::from(basis_point_fee);
-    let max = U256::from(MAX_BPS);
-    block_fees.into_iter().fold(U256::ZERO, |acc, fees| {
-        acc.saturating_add(fees.saturating_mul(bps) / max)
-    })
-}
-
-/// Counts the number of epochs being proved now (the capacity probe).
-pub type CapacityProbe = Arc<dyn Fn() -> usize + Send + Sync>;
+/// Counts the epochs being proved now.
+type CapacityProbe = Arc<dyn Fn() -> usize + Send + Sync>;
 
 /// Bids for epochs and follows their claims. See the module documentation.
 pub struct EpochMonitor<S> {
@@ -422,22 +146,40 @@ struct Deployed {
     token: Address,
 }
 
-/// Per-run memory that is not part of the record.
+/// What one run remembers besides the record.
 #[derive(Default)]
 struct RoundState {
     /// Epochs whose claim was reported.
     claims_seen: BTreeSet<u64>,
-    /// Epochs skipped for good (their fees will not change), or reported at capacity or
-    /// short of funds (re-checked each round, reported once).
+    /// Epochs not bid for, by the last reason reported: below the minimum reward is
+    /// final (an ended epoch's fees do not change); at capacity and short of funds are
+    /// checked again each round and reported once.
     skipped: BTreeMap<u64, &'static str>,
     last_error: Option<String>,
 }
+
+const BELOW_MIN_REWARD: &str = "below_min_reward";
+const FUNDS_SHORT: &str = "funds_short";
 
 impl RoundState {
     fn forget_old(&mut self, current_epoch: u64) {
         let keep_from = current_epoch.saturating_sub(KEEP_EPOCHS as u64);
         self.claims_seen = self.claims_seen.split_off(&keep_from);
         self.skipped = self.skipped.split_off(&keep_from);
+    }
+
+    /// Whether `epoch` is newly skipped for `reason` (so to be reported).
+    fn newly_skipped(&mut self, epoch: u64, reason: &'static str) -> bool {
+        self.skipped.insert(epoch, reason) != Some(reason)
+    }
+
+    /// Logs a round's error once until it changes or a round succeeds: a failing L1
+    /// should not fill the log every poll.
+    fn log_error(&mut self, msg: String) {
+        if self.last_error.as_deref() != Some(&msg) {
+            warn!("epoch monitor: {msg} (retrying)");
+            self.last_error = Some(msg);
+        }
     }
 }
 
@@ -473,7 +215,7 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
         self
     }
 
-    /// Quotes and events, readable after `run` took the monitor.
+    /// Quotes and events, readable after [`EpochMonitor::run`] took the monitor.
     pub fn handle(&self) -> MonitorHandle {
         self.handle.clone()
     }
@@ -507,7 +249,7 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
                     error!("epoch monitor stops: {e}");
                     return Err(e);
                 }
-                Err(e) => state.log_error(format!("epoch monitor start: {e}")),
+                Err(e) => state.log_error(format!("start: {e}")),
             }
         };
         info!(
@@ -525,7 +267,8 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
                 _ = tick.tick() => {}
                 ev = next_chain_event(&mut chain) => match ev {
                     // New blocks may complete the view of an ended epoch: look now.
-                    Ok(ChainEvent::BlocksAdded { .. }) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Ok(ChainEvent::BlocksAdded { .. })
+                    | Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Ok(_) => continue,
                     Err(broadcast::error::RecvError::Closed) => {
                         chain = None;
@@ -575,7 +318,7 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
         shutdown: &CancellationToken,
     ) -> Result<(), QuoteError> {
         // The slot a transaction sent now lands in (on an idle chain the latest block's
-        // clock stands still).
+        // clock stands still), as the sequencer reckons it.
         let slot: u64 = self
             .rollup
             .instance()
@@ -585,17 +328,12 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
             .await
             .map_err(|e| L1Error::from_contract("Rollup", "getCurrentSlot", e))?
             .saturating_to();
-        let claim = self
-            .rollup
-            .proof_claim()
-            .await?
-            .map(|c| ClaimSeen::from(&c));
-        if let Some(claim) = claim {
-            self.notice_claim(claim, state);
+        if let Some(claim) = self.rollup.proof_claim().await? {
+            self.notice_claim(ClaimSeen::from(&claim), state);
         }
         for epoch in self.handle.expire(slot, &d.timing) {
             info!(epoch, slot, "our quote expired unclaimed");
-            metrics().expired.add(1, &[]);
+            metrics().expired();
         }
 
         let current = d.timing.epoch_at_slot(slot);
@@ -606,12 +344,12 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
         if slot >= d.timing.claim_deadline(epoch)
             || self.handle.quoted(epoch)
             || state.claims_seen.contains(&epoch)
-            || state.skipped.get(&epoch) == Some(&"below_min_reward")
+            || state.skipped.get(&epoch) == Some(&BELOW_MIN_REWARD)
         {
             return Ok(());
         }
         self.consider(epoch, slot, d, state, shutdown)
-            .instrument(tracing::info_span!("epoch_quote", epoch))
+            .instrument(tracing::info_span!("quote", epoch))
             .await
     }
 
@@ -623,11 +361,7 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
         let ours = claim.prover == me;
         let had_quote = self.handle.settle_claim(&claim, me);
         if had_quote {
-            if ours {
-                metrics().won.add(1, &[]);
-            } else {
-                metrics().lost.add(1, &[]);
-            }
+            metrics().claimed(ours);
         }
         info!(
             epoch = claim.epoch,
@@ -685,147 +419,69 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
             self.policy.basis_point_fee,
         );
         if expected < self.policy.min_fee_reward {
-            self.skip(
-                epoch,
-                SkipReason::BelowMinimumReward {
-                    expected,
-                    minimum: self.policy.min_fee_reward,
-                },
-                state,
-            );
+            let minimum = self.policy.min_fee_reward;
+            let reason = SkipReason::BelowMinimumReward { expected, minimum };
+            self.skip(epoch, reason, state);
             return Ok(());
         }
         let proving = (self.capacity)();
-        if proving >= self.policy.max_parallel_epochs {
-            self.skip(
-                epoch,
-                SkipReason::AtCapacity {
-                    proving,
-                    max: self.policy.max_parallel_epochs,
-                },
-                state,
-            );
+        let max = self.policy.max_parallel_epochs;
+        if proving >= max {
+            self.skip(epoch, SkipReason::AtCapacity { proving, max }, state);
             return Ok(());
         }
-        if !self.bond_covered(epoch, d, state).await? {
-            return Ok(());
+
+        let need = self.policy.bond_amount;
+        let account = BondAccount {
+            wallet: &self.account.wallet,
+            prover: self.prover(),
+            escrow: d.escrow,
+            token: d.token,
+        };
+        match account.cover(need, self.policy.auto_deposit).await? {
+            Coverage::Covered { deposited } if deposited > U256::ZERO => {
+                info!(deposited = %deposited, "escrow deposit topped up to the bond");
+            }
+            Coverage::Covered { .. } => {}
+            Coverage::Short { have, why } => {
+                if state.newly_skipped(epoch, FUNDS_SHORT) {
+                    error!(
+                        need = %need,
+                        have = %have,
+                        "not bidding: the bond needs {need} bond tokens, the prover {} has {have} ({why}); deposit the difference in the escrow {}",
+                        self.prover(),
+                        d.escrow
+                    );
+                    metrics().skipped(FUNDS_SHORT);
+                    self.handle
+                        .emit(MonitorEvent::FundsShort { epoch, need, have });
+                }
+                return Ok(());
+            }
         }
-        self.quote(epoch, slot, unproven.len(), expected, d, shutdown)
-            .await
+        info!(
+            blocks = unproven.len(),
+            expected_reward = %expected,
+            "bidding for the epoch"
+        );
+        self.quote(epoch, slot, d, shutdown).await
     }
 
     fn skip(&self, epoch: u64, reason: SkipReason, state: &mut RoundState) {
-        if state.skipped.insert(epoch, reason.kind()) == Some(reason.kind()) {
+        if !state.newly_skipped(epoch, reason.kind()) {
             return;
         }
-        info!(
-            epoch,
-            kind = reason.kind(),
-            "not bidding for the epoch: {reason}"
-        );
-        metrics()
-            .skipped
-            .add(1, &[KeyValue::new("reason", reason.kind())]);
+        info!(kind = reason.kind(), "not bidding for the epoch: {reason}");
+        metrics().skipped(reason.kind());
         self.handle
             .emit(MonitorEvent::QuoteSkipped { epoch, reason });
     }
 
-    /// Whether the escrow's free deposit covers the bond, after topping it up from the
-    /// token balance when allowed. Reports [`MonitorEvent::FundsShort`] (once per epoch)
-    /// when it cannot.
-    async fn bond_covered(
-        &self,
-        epoch: u64,
-        d: &Deployed,
-        state: &mut RoundState,
-    ) -> Result<bool, QuoteError> {
-        let me = self.prover();
-        let wallet = &self.account.wallet;
-        let escrow = ProofCommitmentEscrow::new(d.escrow, wallet);
-        let need = self.policy.bond_amount;
-        // `deposits` is the free part already: a claim moves the bond to `bonded`.
-        let free = escrow
-            .deposits(me)
-            .call()
-            .await
-            .map_err(|e| L1Error::from_contract("ProofCommitmentEscrow", "deposits", e))?;
-        if free >= need {
-            return Ok(true);
-        }
-        let shortfall = need - free;
-        let (have, why) = if self.policy.auto_deposit {
-            let token = Erc20::new(d.token, wallet);
-            let balance = token
-                .balanceOf(me)
-                .call()
-                .await
-                .map_err(|e| L1Error::from_contract("ERC20", "balanceOf", e))?;
-            if balance >= shortfall {
-                self.deposit(&token, &escrow, shortfall).await?;
-                info!(epoch, deposited = %shortfall, "escrow topped up to the bond");
-                return Ok(true);
-            }
-            (
-                free.saturating_add(balance),
-                format!("escrow deposit {free} + token balance {balance}"),
-            )
-        } else {
-            (free, format!("escrow deposit {free}, auto-deposit off"))
-        };
-        if state.skipped.insert(epoch, "funds_short") != Some("funds_short") {
-            error!(
-                epoch,
-                prover = %me,
-                need = %need,
-                have = %have,
-                "not bidding: the bond needs {need} bond tokens, the prover has {have} ({why}); deposit in the escrow {} to bid",
-                d.escrow
-            );
-            metrics()
-                .skipped
-                .add(1, &[KeyValue::new("reason", "funds_short")]);
-            self.handle
-                .emit(MonitorEvent::FundsShort { epoch, need, have });
-        }
-        Ok(false)
-    }
-
-    /// Approves (if needed) and deposits `amount` in the escrow.
-    async fn deposit(
-        &self,
-        token: &Erc20::TestERC20Instance<&DynProvider>,
-        escrow: &ProofCommitmentEscrow::ProofCommitmentEscrowInstance<&DynProvider>,
-        amount: U256,
-    ) -> Result<(), QuoteError> {
-        let me = self.prover();
-        let allowance = token
-            .allowance(me, *escrow.address())
-            .call()
-            .await
-            .map_err(|e| L1Error::from_contract("ERC20", "allowance", e))?;
-        if allowance < amount {
-            let pending = token
-                .approve(*escrow.address(), amount)
-                .send()
-                .await
-                .map_err(|e| L1Error::from_contract("ERC20", "approve", e))?;
-            confirm("ERC20", "approve", pending).await?;
-        }
-        let pending = escrow
-            .deposit(amount)
-            .send()
-            .await
-            .map_err(|e| L1Error::from_contract("ProofCommitmentEscrow", "deposit", e))?;
-        confirm("ProofCommitmentEscrow", "deposit", pending).await
-    }
-
-    /// Signs and sends the quote for `epoch`, and records it.
+    /// Signs and sends the quote for `epoch`, and records how it went.
     async fn quote(
         &self,
         epoch: u64,
         slot: u64,
-        blocks: usize,
-        expected: U256,
         d: &Deployed,
         shutdown: &CancellationToken,
     ) -> Result<(), QuoteError> {
@@ -839,34 +495,37 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
         };
         let signed = sign_quote(&self.account.signer, quote, &d.domain).await?;
         let sent_at_ms = unix_ms();
-        // Delivery is only worth anything while the sequencer can still claim.
-        let window_left =
-            d.timing.claim_deadline(epoch).saturating_sub(slot) * d.timing.slot_duration;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(window_left);
+        // Delivery is worth something only while the sequencer can still claim.
+        let deadline_slot = d.timing.claim_deadline(epoch);
+        let window =
+            Duration::from_secs(deadline_slot.saturating_sub(slot) * d.timing.slot_duration);
         let route = self.route.name();
+        let delivery = tokio::time::timeout(
+            window,
+            self.route.deliver(&signed, self.config.send_attempts),
+        );
         let fate = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
-            r = tokio::time::timeout_at(deadline, self.send(&signed)) => match r {
+            r = delivery => match r {
                 Ok(Ok(())) => QuoteFate::Pending,
                 Ok(Err(fate)) => fate,
                 Err(_) => QuoteFate::Undelivered {
-                    reason: format!("not delivered before the claim window closed (slot {})", d.timing.claim_deadline(epoch)),
+                    reason: format!(
+                        "not delivered before the claim window closed (slot {deadline_slot})"
+                    ),
                 },
             },
         };
         match &fate {
             QuoteFate::Pending => {
                 info!(
-                    epoch,
                     route,
-                    blocks,
-                    expected_reward = %expected,
                     fee_bps = self.policy.basis_point_fee,
                     bond = %self.policy.bond_amount,
                     valid_until_slot,
                     "epoch proof quote sent"
                 );
-                metrics().sent.add(1, &[KeyValue::new("route", route)]);
+                metrics().sent(route);
                 self.handle.emit(MonitorEvent::QuoteSent {
                     epoch,
                     basis_point_fee: self.policy.basis_point_fee,
@@ -874,22 +533,15 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
                     valid_until_slot,
                 });
             }
-            QuoteFate::Refused { reason } | QuoteFate::Undelivered { reason } => {
-                warn!(epoch, route, "epoch proof quote not taken: {reason}");
-                let outcome = if matches!(fate, QuoteFate::Refused { .. }) {
-                    "refused"
-                } else {
-                    "undelivered"
-                };
-                metrics().failed.add(
-                    1,
-                    &[
-                        KeyValue::new("route", route),
-                        KeyValue::new("outcome", outcome),
-                    ],
-                );
+            QuoteFate::Refused { reason } => {
+                warn!(route, "epoch proof quote refused: {reason}");
+                metrics().failed(route, "refused");
             }
-            _ => {}
+            QuoteFate::Undelivered { reason } => {
+                warn!(route, "epoch proof quote not delivered: {reason}");
+                metrics().failed(route, "undelivered");
+            }
+            QuoteFate::Won | QuoteFate::Lost { .. } | QuoteFate::Expired => {}
         }
         self.handle.record(QuoteRecord {
             epoch,
@@ -901,68 +553,6 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
             fate,
         });
         Ok(())
-    }
-
-    /// Delivers `signed` by the route; the fate when it was not taken.
-    async fn send(&self, signed: &SignedEpochProofQuote) -> Result<(), QuoteFate> {
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(200))
-            .with_max_delay(Duration::from_secs(2))
-            .with_max_times(self.config.send_attempts.saturating_sub(1));
-        let epoch = signed.quote.epochToProve.saturating_to::<u64>();
-        match &self.route {
-            QuoteRoute::Http(client) => {
-                let json = SignedQuoteJson::from(signed);
-                let attempt = || client.submit_epoch_proof_quote(json.clone());
-                attempt
-                    .retry(backoff)
-                    .when(|e| !matches!(e, jsonrpsee::core::client::Error::Call(_)))
-                    .notify(|e, after| {
-                        warn!(
-                            epoch,
-                            ?after,
-                            "sending the epoch proof quote: {e} (retrying)"
-                        )
-                    })
-                    .await
-                    .map_err(|e| match e {
-                        jsonrpsee::core::client::Error::Call(refusal) => QuoteFate::Refused {
-                            reason: refusal_reason(&refusal),
-                        },
-                        other => QuoteFate::Undelivered {
-                            reason: other.to_string(),
-                        },
-                    })
-            }
-            QuoteRoute::P2p(p2p) => {
-                let attempt = || p2p.publish_quote(signed);
-                attempt
-                    .retry(backoff)
-                    .notify(|e, after| {
-                        warn!(
-                            epoch,
-                            ?after,
-                            "gossiping the epoch proof quote: {e} (retrying)"
-                        )
-                    })
-                    .await
-                    .map(|outcome| debug!(epoch, ?outcome, "epoch proof quote gossiped"))
-                    .map_err(|e| QuoteFate::Undelivered {
-                        reason: e.to_string(),
-                    })
-            }
-        }
-    }
-}
-
-impl RoundState {
-    /// Logs a round's error once until it changes or a round succeeds (a failing L1
-    /// should not fill the log every poll).
-    fn log_error(&mut self, msg: String) {
-        if self.last_error.as_deref() != Some(&msg) {
-            warn!("epoch monitor: {msg} (retrying)");
-            self.last_error = Some(msg);
-        }
     }
 }
 
@@ -976,220 +566,16 @@ async fn next_chain_event(
     }
 }
 
-/// A refusal as the coordination node put it: its message and stable kind.
-fn refusal_reason(e: &jsonrpsee::types::ErrorObjectOwned) -> String {
-    let kind = e
-        .data()
-        .and_then(|d| serde_json::from_str::<serde_json::Value>(d.get()).ok())
-        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned));
-    match kind {
-        Some(kind) => format!("{} ({kind}, code {})", e.message(), e.code()),
-        None => format!("{} (code {})", e.message(), e.code()),
-    }
-}
-
-/// Waits for an escrow transaction's receipt and requires success.
-async fn confirm(
-    contract: &'static str,
-    call: &'static str,
-    pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
-) -> Result<(), QuoteError> {
-    let receipt = pending
-        .with_timeout(Some(L1_TX_TIMEOUT))
-        .get_receipt()
-        .await
-        .map_err(|e| L1Error::from_contract(contract, call, e.into()))?;
-    if !receipt.status() {
-        return Err(L1Error::FailedOnChain {
-            contract,
-            call,
-            tx_hash: receipt.transaction_hash,
-        }
-        .into());
-    }
-    Ok(())
-}
-
 fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or_default()
-}
-
-struct QuoteMetrics {
-    sent: Counter<u64>,
-    won: Counter<u64>,
-    lost: Counter<u64>,
-    skipped: Counter<u64>,
-    failed: Counter<u64>,
-    expired: Counter<u64>,
-}
-
-/// The instruments, created on first use (after the binary installed its meter provider).
-fn metrics() -> &'static QuoteMetrics {
-    static M: OnceLock<QuoteMetrics> = OnceLock::new();
-    M.get_or_init(|| {
-        let m = global::meter("provemesh");
-        let counter = |name: &'static str, description: &'static str| {
-            m.u64_counter(name).with_description(description).build()
-        };
-        QuoteMetrics {
-            sent: counter(
-                "provemesh.node.quotes.sent",
-                "Epoch proof quotes delivered, by route (http, p2p)",
-            ),
-            won: counter(
-                "provemesh.node.quotes.won",
-                "Our quotes claimed on L1 (epochs ours to prove)",
-            ),
-            lost: counter(
-                "provemesh.node.quotes.lost",
-                "Our quotes beaten by another prover's claim",
-            ),
-            skipped: counter(
-                "provemesh.node.quotes.skipped",
-                "Ended epochs not bid for, by reason (below_min_reward, at_capacity, funds_short)",
-            ),
-            failed: counter(
-                "provemesh.node.quotes.failed",
-                "Quotes not taken, by route and outcome (refused, undelivered)",
-            ),
-            expired: counter(
-                "provemesh.node.quotes.expired",
-                "Our quotes whose validity or claim window ended unclaimed",
-            ),
-        }
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reward_is_the_per_block_share_rounded_down_like_the_rollup() {
-        let fees = [U256::from(10), U256::from(10), U256::from(95)];
-        // 10 × 15% = 1.5 → 1, twice; 95 × 15% = 14.25 → 14.
-        assert_eq!(expected_reward(fees, 1_500), U256::from(16));
-        assert_eq!(expected_reward(fees, 0), U256::ZERO);
-        assert_eq!(expected_reward(fees, MAX_BPS), U256::from(115));
-        assert_eq!(
-            expected_reward([U256::MAX], MAX_BPS),
-            U256::MAX / U256::from(MAX_BPS)
-        );
-    }
-
-    fn policy() -> QuotePolicy {
-        QuotePolicy {
-            basis_point_fee: 100,
-            bond_amount: U256::from(1_000),
-            min_fee_reward: U256::ZERO,
-            max_parallel_epochs: 1,
-            validity_slots: 4,
-            auto_deposit: false,
-        }
-    }
-
-    #[test]
-    fn policy_errors_name_the_field() {
-        assert!(policy().check(U256::from(1_000)).is_ok());
-        let too_dear = QuotePolicy {
-            basis_point_fee: 10_001,
-            ..policy()
-        };
-        let e = too_dear.check(U256::ZERO).unwrap_err().to_string();
-        assert!(e.contains("basis_point_fee") && e.contains("10001"), "{e}");
-        let e = policy().check(U256::from(1_001)).unwrap_err().to_string();
-        assert!(
-            e.contains("bond_amount") && e.contains("MIN_BOND_AMOUNT 1001"),
-            "{e}"
-        );
-        let none = QuotePolicy {
-            max_parallel_epochs: 0,
-            ..policy()
-        };
-        assert!(none.check(U256::ZERO).unwrap_err().is_fatal());
-    }
-
-    fn record(epoch: u64, valid_until_slot: u64) -> QuoteRecord {
-        QuoteRecord {
-            epoch,
-            basis_point_fee: 100,
-            bond: U256::from(1_000),
-            valid_until_slot,
-            route: "http",
-            sent_at_ms: 0,
-            fate: QuoteFate::Pending,
-        }
-    }
-
-    fn timing() -> RollupTiming {
-        RollupTiming {
-            genesis_time: 0,
-            slot_duration: 2,
-            epoch_duration: 2,
-            claim_window: 2,
-            proof_submission_window: 4,
-        }
-    }
-
-    #[test]
-    fn claims_settle_quotes_and_unclaimed_ones_expire() {
-        let h = MonitorHandle::new();
-        let me = Address::repeat_byte(1);
-        let rival = Address::repeat_byte(2);
-        // Epoch 0's window: slots 2..4; epoch 1's: 4..6.
-        h.record(record(0, 5));
-        h.record(record(1, 4));
-        h.record(record(2, 20));
-        let claim = |epoch, prover| ClaimSeen {
-            epoch,
-            prover,
-            bond: U256::from(1_000),
-            basis_point_fee: 50,
-        };
-        assert!(h.settle_claim(&claim(0, rival), me));
-        assert!(!h.settle_claim(&claim(7, me), me), "no quote for epoch 7");
-        // Slot 5: epoch 1's quote is past its validity (4) and its window (6 not yet).
-        assert_eq!(h.expire(5, &timing()), vec![1]);
-        // Epoch 2's window closes at slot 8 although the quote says 20.
-        assert_eq!(h.expire(8, &timing()), vec![2]);
-        // A claim L1 shows after we thought the quote expired wins over our clock.
-        assert!(h.settle_claim(&claim(2, me), me));
-        let fates: Vec<_> = h.quotes().into_iter().map(|r| r.fate).collect();
-        assert_eq!(
-            fates,
-            vec![
-                QuoteFate::Lost { winner: rival },
-                QuoteFate::Expired,
-                QuoteFate::Won
-            ]
-        );
-    }
-
-    #[test]
-    fn records_serialize_for_the_node_api() {
-        let mut r = record(3, 9);
-        r.fate = QuoteFate::Lost {
-            winner: Address::repeat_byte(0xab),
-        };
-        let v = serde_json::to_value(&r).unwrap();
-        assert_eq!(v["epoch"], 3);
-        assert_eq!(v["route"], "http");
-        assert_eq!(v["fate"]["fate"], "lost");
-        assert_eq!(
-            v["fate"]["winner"],
-            "0xabababababababababababababababababababab"
-        );
-        let skipped = MonitorEvent::QuoteSkipped {
-            epoch: 1,
-            reason: SkipReason::AtCapacity { proving: 1, max: 1 },
-        };
-        let v = serde_json::to_value(&skipped).unwrap();
-        assert_eq!(v["event"], "quote_skipped");
-        assert_eq!(v["reason"]["kind"], "at_capacity");
-    }
 
     #[test]
     fn the_key_never_shows_in_debug() {

@@ -112,11 +112,21 @@ impl Bid {
         route: QuoteRoute,
         policy: QuotePolicy,
     ) -> (MonitorHandle, broadcast::Receiver<MonitorEvent>) {
+        self.monitor_on(CHAIN_ID, route, policy)
+    }
+
+    /// [`Bid::monitor`], signing for chain `chain_id`.
+    fn monitor_on(
+        &self,
+        chain_id: u64,
+        route: QuoteRoute,
+        policy: QuotePolicy,
+    ) -> (MonitorHandle, broadcast::Receiver<MonitorEvent>) {
         let signer = self.chain.keys[PROVER].clone();
         let account = ProverAccount {
             wallet: self.chain.wallet(PROVER),
             signer,
-            chain_id: CHAIN_ID,
+            chain_id,
         };
         let m = EpochMonitor::new(
             self.chain.rollup.clone(),
@@ -449,6 +459,36 @@ async fn an_epoch_below_the_minimum_reward_is_skipped_with_the_reason() {
             .contains("below the minimum reward 1000000"));
         assert!(handle.quotes().is_empty());
         assert!(bid.seq.quotes_for(epoch).is_empty());
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quote_the_node_refuses_is_recorded_with_its_reason() {
+    within(60, async {
+        let mut bid = Bid::start(false, &[(PROVER, BOND, true)]).await;
+        // Signed for another chain: the signature recovers to someone else.
+        let (handle, mut events) = bid.monitor_on(1, bid.http(), policy());
+        let epoch = bid.first_block_epoch().await;
+
+        let q = eventually(20, "the quote's fate", || {
+            let handle = handle.clone();
+            async move { handle.quotes().into_iter().next() }
+        })
+        .await;
+        assert_eq!(q.epoch, epoch);
+        let QuoteFate::Refused { reason } = &q.fate else {
+            panic!("not refused: {q:?}");
+        };
+        assert!(reason.contains("bad_signature"), "{reason}");
+        // Not sent again, not claimed.
+        bid.window_closed(epoch).await;
+        assert_eq!(handle.quotes().len(), 1);
+        assert!(bid.seq.quotes_for(epoch).is_empty());
+        assert!(bid.chain.rollup.proof_claim().await.unwrap().is_none());
+        while let Ok(e) = events.try_recv() {
+            assert!(!matches!(e, MonitorEvent::QuoteSent { .. }), "{e:?}");
+        }
     })
     .await
 }

@@ -1,0 +1,161 @@
+//! What the prover bids and for which epochs: the policy, checked once against the
+//! Rollup's rules, and the expected fee share it compares with its minimum.
+
+use super::QuoteError;
+use alloy::primitives::U256;
+use serde::Serialize;
+
+/// 100% in basis points (`Constants.MAX_BPS`).
+pub const MAX_BPS: u32 = 10_000;
+
+/// What the prover bids and which epochs it bids for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotePolicy {
+    /// The prover's share of the epoch's fees, in basis points (at most 10 000).
+    pub basis_point_fee: u32,
+    /// The bond staked from the escrow when the quote is claimed (at least the Rollup's
+    /// `MIN_BOND_AMOUNT`); slashed if the proof misses its window.
+    pub bond_amount: U256,
+    /// Epochs whose expected fee share is below this are not bid for.
+    pub min_fee_reward: U256,
+    /// No bid while this many epochs are being proved (the capacity probe says how many).
+    pub max_parallel_epochs: usize,
+    /// A quote is valid until the slot it is sent in plus this many slots (it is never
+    /// claimable after its epoch's claim window anyway).
+    pub validity_slots: u64,
+    /// Top the escrow deposit up to the bond from the prover's token balance
+    /// (approve + deposit) when it is short.
+    pub auto_deposit: bool,
+}
+
+impl QuotePolicy {
+    /// Checks the policy against the Rollup's rules, naming the field that is wrong: a
+    /// quote breaking them would be refused every time.
+    pub fn check(&self, min_bond: U256) -> Result<(), QuoteError> {
+        let wrong = |field, reason| Err(QuoteError::Policy { field, reason });
+        if self.basis_point_fee > MAX_BPS {
+            return wrong(
+                "basis_point_fee",
+                format!("{} is above {MAX_BPS} (100%)", self.basis_point_fee),
+            );
+        }
+        if self.bond_amount < min_bond {
+            return wrong(
+                "bond_amount",
+                format!(
+                    "{} is below the Rollup's MIN_BOND_AMOUNT {min_bond}",
+                    self.bond_amount
+                ),
+            );
+        }
+        if self.max_parallel_epochs == 0 {
+            return wrong("max_parallel_epochs", "must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Why an epoch was not bid for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum SkipReason {
+    BelowMinimumReward { expected: U256, minimum: U256 },
+    AtCapacity { proving: usize, max: usize },
+}
+
+impl SkipReason {
+    /// A stable short name (logs, metrics).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SkipReason::BelowMinimumReward { .. } => "below_min_reward",
+            SkipReason::AtCapacity { .. } => "at_capacity",
+        }
+    }
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::BelowMinimumReward { expected, minimum } => write!(
+                f,
+                "expected fee share {expected} is below the minimum reward {minimum}"
+            ),
+            SkipReason::AtCapacity { proving, max } => {
+                write!(f, "{proving} epochs being proved, at most {max} at a time")
+            }
+        }
+    }
+}
+
+/// The prover's fee share of blocks with `block_fees`, as the Rollup pays it: per block,
+/// rounded down.
+pub fn expected_reward(block_fees: impl IntoIterator<Item = U256>, basis_point_fee: u32) -> U256 {
+    let bps = U256::from(basis_point_fee);
+    let max = U256::from(MAX_BPS);
+    block_fees.into_iter().fold(U256::ZERO, |acc, fees| {
+        acc.saturating_add(fees.saturating_mul(bps) / max)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reward_is_the_per_block_share_rounded_down_like_the_rollup() {
+        let fees = [U256::from(10), U256::from(10), U256::from(95)];
+        // 10 × 15% = 1.5 → 1, twice; 95 × 15% = 14.25 → 14.
+        assert_eq!(expected_reward(fees, 1_500), U256::from(16));
+        assert_eq!(expected_reward(fees, 0), U256::ZERO);
+        assert_eq!(expected_reward(fees, MAX_BPS), U256::from(115));
+        assert_eq!(
+            expected_reward([U256::MAX], MAX_BPS),
+            U256::MAX / U256::from(MAX_BPS)
+        );
+    }
+
+    fn policy() -> QuotePolicy {
+        QuotePolicy {
+            basis_point_fee: 100,
+            bond_amount: U256::from(1_000),
+            min_fee_reward: U256::ZERO,
+            max_parallel_epochs: 1,
+            validity_slots: 4,
+            auto_deposit: false,
+        }
+    }
+
+    #[test]
+    fn policy_errors_name_the_field() {
+        assert!(policy().check(U256::from(1_000)).is_ok());
+        let too_dear = QuotePolicy {
+            basis_point_fee: 10_001,
+            ..policy()
+        };
+        let e = too_dear.check(U256::ZERO).unwrap_err().to_string();
+        assert!(e.contains("basis_point_fee") && e.contains("10001"), "{e}");
+        let e = policy().check(U256::from(1_001)).unwrap_err().to_string();
+        assert!(
+            e.contains("bond_amount") && e.contains("MIN_BOND_AMOUNT 1001"),
+            "{e}"
+        );
+        let none = QuotePolicy {
+            max_parallel_epochs: 0,
+            ..policy()
+        };
+        assert!(none.check(U256::ZERO).unwrap_err().is_fatal());
+    }
+
+    #[test]
+    fn skip_reasons_say_the_numbers() {
+        let r = SkipReason::BelowMinimumReward {
+            expected: U256::from(3),
+            minimum: U256::from(10),
+        };
+        assert_eq!(
+            r.to_string(),
+            "expected fee share 3 is below the minimum reward 10"
+        );
+        assert_eq!(r.kind(), "below_min_reward");
+    }
+}
