@@ -350,7 +350,7 @@ impl L1Publisher {
             .map_err(|e| {
                 PublishError::from_call(s.epoch, "eth_estimateGas(submitEpochRootProof)", e)
             })?;
-        Ok(gas.saturating_add(gas * GAS_LIMIT_MARGIN_PERCENT / 100))
+        Ok(gas.saturating_add(gas.saturating_mul(GAS_LIMIT_MARGIN_PERCENT) / 100))
     }
 
     /// The account's nonce: the next free one counting the pool (`pending`), or the first
