@@ -44,7 +44,7 @@ use metrics::metrics;
 use provemesh_archiver::{ChainEvent, L2BlockSource};
 use provemesh_l1::bindings::ProofCommitmentEscrow;
 use provemesh_l1::{
-    quote_domain, sign_quote, EpochProofQuote, L1Error, RollupContract, RollupTiming,
+    quote_domain, sign_quote, Deployment, EpochProofQuote, L1Error, RollupContract, RollupTiming,
 };
 use record::{ClaimSeen, KEEP_EPOCHS};
 use std::collections::{BTreeMap, BTreeSet};
@@ -54,49 +54,60 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn, Instrument};
 
-/// The prover's L1 identity: the key (PROVER_PUBLISHER_PRIVATE_KEY) that signs quotes,
-/// and a wallet provider signing with it for the escrow's approve/deposit.
-#[derive(Clone)]
-pub struct ProverAccount {
-    pub signer: PrivateKeySigner,
+/// Attempts to deliver a quote (transport errors only; a refusal is final), all within the
+/// epoch's claim window.
+const SEND_ATTEMPTS: usize = 4;
+
+/// Counts the epochs being proved now.
+pub type CapacityProbe = Arc<dyn Fn() -> usize + Send + Sync>;
+
+/// What the monitor is built from.
+pub struct MonitorConfig<S> {
+    /// The Rollup, for reads (slot, claim, tips, timing).
+    pub rollup: RollupContract<DynProvider>,
+    /// Signs with `signer`: the escrow's approve/deposit when auto-deposit is on.
     pub wallet: DynProvider,
-    /// The L1 chain id, part of the quotes' EIP-712 domain.
-    pub chain_id: u64,
-}
-
-impl std::fmt::Debug for ProverAccount {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProverAccount")
-            .field("address", &self.signer.address())
-            .field("chain_id", &self.chain_id)
-            .finish_non_exhaustive()
-    }
-}
-
-/// How the monitor runs.
-#[derive(Debug, Clone)]
-pub struct MonitorConfig {
-    /// How often L1 is read (slot, claim, tips).
+    /// The contracts: the chain id (quotes' EIP-712 domain), escrow and bond token.
+    pub deployment: Deployment,
+    /// PROVER_PUBLISHER_PRIVATE_KEY: signs the quotes; the quotes' prover is its address.
+    /// Never logged.
+    pub signer: PrivateKeySigner,
+    pub policy: QuotePolicy,
+    pub route: QuoteRoute,
+    /// Where the epochs' blocks are read (the archiver).
+    pub source: Arc<S>,
+    /// How many epochs are being proved now, for `max_parallel_epochs`.
+    pub in_progress: CapacityProbe,
+    /// How often L1 is read.
     pub poll_interval: Duration,
-    /// Attempts to deliver a quote (transport errors only; a refusal is final), all
-    /// within the epoch's claim window.
-    pub send_attempts: usize,
 }
 
-impl Default for MonitorConfig {
-    fn default() -> Self {
-        MonitorConfig {
-            poll_interval: Duration::from_secs(1),
-            send_attempts: 4,
-        }
+impl<S> std::fmt::Debug for MonitorConfig<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MonitorConfig")
+            .field("rollup", &self.rollup.address())
+            .field("deployment", &self.deployment)
+            .field("prover", &self.signer.address())
+            .field("policy", &self.policy)
+            .field("route", &self.route)
+            .field("poll_interval", &self.poll_interval)
+            .finish_non_exhaustive()
     }
 }
 
 /// Why the monitor stopped, or why one round failed (logged, retried next round).
 #[derive(Debug, thiserror::Error)]
 pub enum QuoteError {
-    #[error("quote policy: {field}: {reason}")]
-    Policy { field: &'static str, reason: String },
+    /// A setting the Rollup (or the monitor) cannot work with.
+    #[error("epoch monitor configuration: {field}: {reason}")]
+    Config { field: &'static str, reason: String },
+    /// The deployment disagrees with L1 (a stale or foreign deployment file).
+    #[error("the deployment's {what} is {configured}, L1 says {on_l1}")]
+    WrongDeployment {
+        what: &'static str,
+        configured: Address,
+        on_l1: Address,
+    },
     #[error(transparent)]
     L1(#[from] L1Error),
     #[error("L2 block source: {0}")]
@@ -107,34 +118,22 @@ impl QuoteError {
     /// A configuration the Rollup would never accept, as opposed to an L1 or archive
     /// hiccup.
     pub fn is_fatal(&self) -> bool {
-        matches!(self, QuoteError::Policy { .. })
+        matches!(
+            self,
+            QuoteError::Config { .. } | QuoteError::WrongDeployment { .. }
+        )
     }
 }
 
-/// Counts the epochs being proved now.
-type CapacityProbe = Arc<dyn Fn() -> usize + Send + Sync>;
-
 /// Bids for epochs and follows their claims. See the module documentation.
 pub struct EpochMonitor<S> {
-    rollup: RollupContract<DynProvider>,
-    account: ProverAccount,
-    source: Arc<S>,
-    route: QuoteRoute,
-    policy: QuotePolicy,
-    config: MonitorConfig,
-    capacity: CapacityProbe,
+    config: MonitorConfig<S>,
     handle: MonitorHandle,
 }
 
 impl<S> std::fmt::Debug for EpochMonitor<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EpochMonitor")
-            .field("rollup", &self.rollup.address())
-            .field("account", &self.account)
-            .field("route", &self.route)
-            .field("policy", &self.policy)
-            .field("config", &self.config)
-            .finish_non_exhaustive()
+        self.config.fmt(f)
     }
 }
 
@@ -142,8 +141,6 @@ impl<S> std::fmt::Debug for EpochMonitor<S> {
 struct Deployed {
     timing: RollupTiming,
     domain: Eip712Domain,
-    escrow: Address,
-    token: Address,
 }
 
 /// What one run remembers besides the record.
@@ -158,7 +155,7 @@ struct RoundState {
     last_error: Option<String>,
 }
 
-const BELOW_MIN_REWARD: &str = "below_min_reward";
+/// How an epoch short of bond funds is reported among skips (logs, metrics).
 const FUNDS_SHORT: &str = "funds_short";
 
 impl RoundState {
@@ -184,35 +181,13 @@ impl RoundState {
 }
 
 impl<S: L2BlockSource + 'static> EpochMonitor<S> {
-    /// A monitor of `rollup` (read calls) that bids as `account` through `route`, reading
-    /// epochs' blocks from `source`. Nothing runs until [`EpochMonitor::run`].
-    pub fn new(
-        rollup: RollupContract<DynProvider>,
-        account: ProverAccount,
-        source: Arc<S>,
-        route: QuoteRoute,
-        policy: QuotePolicy,
-        config: MonitorConfig,
-    ) -> Self {
+    /// A monitor of `config.rollup` bidding as `config.signer`. Nothing runs until
+    /// [`EpochMonitor::run`].
+    pub fn new(config: MonitorConfig<S>) -> Self {
         EpochMonitor {
-            rollup,
-            account,
-            source,
-            route,
-            policy,
             config,
-            capacity: Arc::new(|| 0),
             handle: MonitorHandle::new(),
         }
-    }
-
-    /// How many epochs are being proved now (default: none), for `max_parallel_epochs`.
-    pub fn with_capacity_probe(
-        mut self,
-        probe: impl Fn() -> usize + Send + Sync + 'static,
-    ) -> Self {
-        self.capacity = Arc::new(probe);
-        self
     }
 
     /// Quotes and events, readable after [`EpochMonitor::run`] took the monitor.
@@ -229,12 +204,18 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
     }
 
     fn prover(&self) -> Address {
-        self.account.signer.address()
+        self.config.signer.address()
     }
 
     /// Bids and follows claims until `shutdown` (then `Ok`). Fails only on a policy the
     /// Rollup would never accept; L1 and archive errors are logged and retried each round.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), QuoteError> {
+        if self.config.poll_interval.is_zero() {
+            return Err(QuoteError::Config {
+                field: "poll_interval",
+                reason: "must be more than zero".into(),
+            });
+        }
         let mut tick = tokio::time::interval(self.config.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut state = RoundState::default();
@@ -254,13 +235,13 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
         };
         info!(
             prover = %self.prover(),
-            route = self.route.name(),
-            fee_bps = self.policy.basis_point_fee,
-            bond = %self.policy.bond_amount,
-            escrow = %deployed.escrow,
+            route = self.config.route.name(),
+            fee_bps = self.config.policy.basis_point_fee,
+            bond = %self.config.policy.bond_amount,
+            escrow = %self.config.deployment.escrow,
             "epoch monitor running"
         );
-        let mut chain = Some(self.source.subscribe());
+        let mut chain = Some(self.config.source.subscribe());
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
@@ -284,14 +265,18 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
     }
 
     async fn read_deployment(&self) -> Result<Deployed, QuoteError> {
-        let r = self.rollup.instance();
-        let timing = self.rollup.timing().await?;
+        let rollup = &self.config.rollup;
+        let timing = rollup.timing().await?;
+        let r = rollup.instance();
         let min_bond = r
             .MIN_BOND_AMOUNT()
             .call()
             .await
             .map_err(|e| L1Error::from_contract("Rollup", "MIN_BOND_AMOUNT", e))?;
-        self.policy.check(min_bond)?;
+        self.config.policy.check(min_bond)?;
+        // The claim stakes the bond from the Rollup's escrow, in its token: a deposit
+        // anywhere else would never back a quote.
+        let d = &self.config.deployment;
         let escrow = r
             .PROOF_COMMITMENT_ESCROW()
             .call()
@@ -302,11 +287,21 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
             .call()
             .await
             .map_err(|e| L1Error::from_contract("ProofCommitmentEscrow", "token", e))?;
+        for (what, configured, on_l1) in [
+            ("escrow (Rollup.PROOF_COMMITMENT_ESCROW)", d.escrow, escrow),
+            ("bond token (ProofCommitmentEscrow.token)", d.token, token),
+        ] {
+            if configured != on_l1 {
+                return Err(QuoteError::WrongDeployment {
+                    what,
+                    configured,
+                    on_l1,
+                });
+            }
+        }
         Ok(Deployed {
             timing,
-            domain: quote_domain(self.account.chain_id, self.rollup.address()),
-            escrow,
-            token,
+            domain: quote_domain(self.config.deployment.chain_id, rollup.address()),
         })
     }
 
@@ -320,6 +315,7 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
         // The slot a transaction sent now lands in (on an idle chain the latest block's
         // clock stands still), as the sequencer reckons it.
         let slot: u64 = self
+            .config
             .rollup
             .instance()
             .getCurrentSlot()
@@ -328,7 +324,7 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
             .await
             .map_err(|e| L1Error::from_contract("Rollup", "getCurrentSlot", e))?
             .saturating_to();
-        if let Some(claim) = self.rollup.proof_claim().await? {
+        if let Some(claim) = self.config.rollup.proof_claim().await? {
             self.notice_claim(ClaimSeen::from(&claim), state);
         }
         for epoch in self.handle.expire(slot, &d.timing) {
@@ -344,7 +340,7 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
         if slot >= d.timing.claim_deadline(epoch)
             || self.handle.quoted(epoch)
             || state.claims_seen.contains(&epoch)
-            || state.skipped.get(&epoch) == Some(&BELOW_MIN_REWARD)
+            || state.skipped.get(&epoch) == Some(&SkipReason::BELOW_MIN_REWARD)
         {
             return Ok(());
         }
@@ -390,9 +386,9 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
         state: &mut RoundState,
         shutdown: &CancellationToken,
     ) -> Result<(), QuoteError> {
-        let l1_tips = self.rollup.tips().await?;
+        let l1_tips = self.config.rollup.tips().await?;
         let source_err = |e: S::Error| QuoteError::Source(e.to_string());
-        let archive_tips = self.source.tips().await.map_err(source_err)?;
+        let archive_tips = self.config.source.tips().await.map_err(source_err)?;
         if archive_tips.pending < l1_tips.pending {
             debug!(
                 archive = archive_tips.pending,
@@ -402,6 +398,7 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
             return Ok(());
         }
         let blocks = self
+            .config
             .source
             .blocks_of_epoch(epoch)
             .await
@@ -416,29 +413,29 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
 
         let expected = expected_reward(
             unproven.iter().map(|b| b.header.totalFees),
-            self.policy.basis_point_fee,
+            self.config.policy.basis_point_fee,
         );
-        if expected < self.policy.min_fee_reward {
-            let minimum = self.policy.min_fee_reward;
+        if expected < self.config.policy.min_fee_reward {
+            let minimum = self.config.policy.min_fee_reward;
             let reason = SkipReason::BelowMinimumReward { expected, minimum };
             self.skip(epoch, reason, state);
             return Ok(());
         }
-        let proving = (self.capacity)();
-        let max = self.policy.max_parallel_epochs;
+        let proving = (self.config.in_progress)();
+        let max = self.config.policy.max_parallel_epochs;
         if proving >= max {
             self.skip(epoch, SkipReason::AtCapacity { proving, max }, state);
             return Ok(());
         }
 
-        let need = self.policy.bond_amount;
+        let need = self.config.policy.bond_amount;
         let account = BondAccount {
-            wallet: &self.account.wallet,
+            wallet: &self.config.wallet,
             prover: self.prover(),
-            escrow: d.escrow,
-            token: d.token,
+            escrow: self.config.deployment.escrow,
+            token: self.config.deployment.token,
         };
-        match account.cover(need, self.policy.auto_deposit).await? {
+        match account.cover(need, self.config.policy.auto_deposit).await? {
             Coverage::Covered { deposited } if deposited > U256::ZERO => {
                 info!(deposited = %deposited, "escrow deposit topped up to the bond");
             }
@@ -450,7 +447,7 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
                         have = %have,
                         "not bidding: the bond needs {need} bond tokens, the prover {} has {have} ({why}); deposit the difference in the escrow {}",
                         self.prover(),
-                        d.escrow
+                        self.config.deployment.escrow
                     );
                     metrics().skipped(FUNDS_SHORT);
                     self.handle
@@ -485,25 +482,23 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
         d: &Deployed,
         shutdown: &CancellationToken,
     ) -> Result<(), QuoteError> {
-        let valid_until_slot = slot.saturating_add(self.policy.validity_slots);
+        let valid_until_slot = slot.saturating_add(self.config.policy.validity_slots);
         let quote = EpochProofQuote {
             epochToProve: U256::from(epoch),
             validUntilSlot: U256::from(valid_until_slot),
-            bondAmount: self.policy.bond_amount,
-            basisPointFee: self.policy.basis_point_fee,
+            bondAmount: self.config.policy.bond_amount,
+            basisPointFee: self.config.policy.basis_point_fee,
             prover: self.prover(),
         };
-        let signed = sign_quote(&self.account.signer, quote, &d.domain).await?;
+        let signed = sign_quote(&self.config.signer, quote, &d.domain).await?;
         let sent_at_ms = unix_ms();
         // Delivery is worth something only while the sequencer can still claim.
         let deadline_slot = d.timing.claim_deadline(epoch);
         let window =
             Duration::from_secs(deadline_slot.saturating_sub(slot) * d.timing.slot_duration);
-        let route = self.route.name();
-        let delivery = tokio::time::timeout(
-            window,
-            self.route.deliver(&signed, self.config.send_attempts),
-        );
+        let route = self.config.route.name();
+        let delivery =
+            tokio::time::timeout(window, self.config.route.deliver(&signed, SEND_ATTEMPTS));
         let fate = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             r = delivery => match r {
@@ -520,16 +515,16 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
             QuoteFate::Pending => {
                 info!(
                     route,
-                    fee_bps = self.policy.basis_point_fee,
-                    bond = %self.policy.bond_amount,
+                    fee_bps = self.config.policy.basis_point_fee,
+                    bond = %self.config.policy.bond_amount,
                     valid_until_slot,
                     "epoch proof quote sent"
                 );
                 metrics().sent(route);
                 self.handle.emit(MonitorEvent::QuoteSent {
                     epoch,
-                    basis_point_fee: self.policy.basis_point_fee,
-                    bond: self.policy.bond_amount,
+                    basis_point_fee: self.config.policy.basis_point_fee,
+                    bond: self.config.policy.bond_amount,
                     valid_until_slot,
                 });
             }
@@ -545,8 +540,8 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
         }
         self.handle.record(QuoteRecord {
             epoch,
-            basis_point_fee: self.policy.basis_point_fee,
-            bond: self.policy.bond_amount,
+            basis_point_fee: self.config.policy.basis_point_fee,
+            bond: self.config.policy.bond_amount,
             valid_until_slot,
             route,
             sent_at_ms,
@@ -576,21 +571,61 @@ fn unix_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use provemesh_archiver::Archiver;
 
     #[test]
     fn the_key_never_shows_in_debug() {
-        // reqwest, under the wallet provider, wants a process-wide TLS provider.
+        // reqwest, under the providers, wants a process-wide TLS provider.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let signer = PrivateKeySigner::random();
         let key = alloy::primitives::hex::encode(signer.to_bytes());
         let url: url::Url = "http://127.0.0.1:1".parse().unwrap();
-        let account = ProverAccount {
-            wallet: provemesh_l1::wallet_provider(url, signer.clone()),
-            signer,
+        let dir = tempfile::tempdir().unwrap();
+        let deployment = Deployment {
             chain_id: 31337,
+            token: Address::repeat_byte(1),
+            escrow: Address::repeat_byte(2),
+            verifier: Address::repeat_byte(3),
+            inbox: Address::repeat_byte(4),
+            outbox: Address::repeat_byte(5),
+            rollup: Address::repeat_byte(6),
+            rollup_l1_block: 0,
+            governance_proposer: Address::ZERO,
         };
-        let shown = format!("{account:?}");
+        let archiver = Archiver::open(provemesh_archiver::ArchiverConfig::for_deployment(
+            vec![url.clone()],
+            &deployment,
+            dir.path(),
+        ))
+        .unwrap();
+        let monitor = EpochMonitor::new(MonitorConfig {
+            rollup: RollupContract::new(
+                deployment.rollup,
+                provemesh_l1::read_provider(url.clone()),
+            ),
+            wallet: provemesh_l1::wallet_provider(url, signer.clone()),
+            deployment,
+            signer: signer.clone(),
+            policy: QuotePolicy {
+                basis_point_fee: 100,
+                bond_amount: U256::from(1_000),
+                min_fee_reward: U256::ZERO,
+                max_parallel_epochs: 1,
+                validity_slots: 4,
+                auto_deposit: true,
+            },
+            route: QuoteRoute::Http(
+                provemesh_p2p::http_client("http://127.0.0.1:1", Duration::from_secs(1)).unwrap(),
+            ),
+            source: Arc::new(archiver),
+            in_progress: Arc::new(|| 0),
+            poll_interval: Duration::from_secs(1),
+        });
+        let shown = format!("{monitor:?}");
         assert!(!shown.contains(&key), "{shown}");
-        assert!(shown.contains("address"), "{shown}");
+        assert!(
+            shown.contains(&format!("{:?}", signer.address())),
+            "{shown}"
+        );
     }
 }

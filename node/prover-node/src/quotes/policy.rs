@@ -32,7 +32,7 @@ impl QuotePolicy {
     /// Checks the policy against the Rollup's rules, naming the field that is wrong: a
     /// quote breaking them would be refused every time.
     pub fn check(&self, min_bond: U256) -> Result<(), QuoteError> {
-        let wrong = |field, reason| Err(QuoteError::Policy { field, reason });
+        let wrong = |field, reason| Err(QuoteError::Config { field, reason });
         if self.basis_point_fee > MAX_BPS {
             return wrong(
                 "basis_point_fee",
@@ -64,11 +64,14 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    pub const BELOW_MIN_REWARD: &'static str = "below_min_reward";
+    pub const AT_CAPACITY: &'static str = "at_capacity";
+
     /// A stable short name (logs, metrics).
     pub fn kind(&self) -> &'static str {
         match self {
-            SkipReason::BelowMinimumReward { .. } => "below_min_reward",
-            SkipReason::AtCapacity { .. } => "at_capacity",
+            SkipReason::BelowMinimumReward { .. } => Self::BELOW_MIN_REWARD,
+            SkipReason::AtCapacity { .. } => Self::AT_CAPACITY,
         }
     }
 }

@@ -52,7 +52,10 @@ pub enum QuoteFate {
     /// Claimed with our address: ours to prove.
     Won,
     /// Another prover's quote was claimed.
-    Lost { winner: Address },
+    Lost {
+        winner: Address,
+        winner_basis_point_fee: u32,
+    },
     /// Its validity or the claim window ended without a claim.
     Expired,
     /// The coordination node refused it (a JSON-RPC error): its reason.
@@ -155,6 +158,7 @@ impl MonitorHandle {
         } else {
             QuoteFate::Lost {
                 winner: claim.prover,
+                winner_basis_point_fee: claim.basis_point_fee,
             }
         };
         true
@@ -231,7 +235,10 @@ mod tests {
         assert_eq!(
             fates,
             vec![
-                QuoteFate::Lost { winner: rival },
+                QuoteFate::Lost {
+                    winner: rival,
+                    winner_basis_point_fee: 50
+                },
                 QuoteFate::Expired,
                 QuoteFate::Won
             ]
@@ -254,6 +261,7 @@ mod tests {
         let mut r = record(3, 9);
         r.fate = QuoteFate::Lost {
             winner: Address::repeat_byte(0xab),
+            winner_basis_point_fee: 20,
         };
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["epoch"], 3);
@@ -263,6 +271,7 @@ mod tests {
             v["fate"]["winner"],
             "0xabababababababababababababababababababab"
         );
+        assert_eq!(v["fate"]["winner_basis_point_fee"], 20);
         let skipped = MonitorEvent::QuoteSkipped {
             epoch: 1,
             reason: SkipReason::AtCapacity { proving: 1, max: 1 },

@@ -13,12 +13,12 @@ use jsonrpsee::server::{RpcModule, Server, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
 use provemesh_archiver::{Archiver, ArchiverConfig, L2BlockSource};
 use provemesh_l1::bindings::TestERC20;
-use provemesh_l1::{quote_domain, sign_quote, EpochProofQuote, SignedEpochProofQuote};
+use provemesh_l1::{quote_domain, sign_quote, Deployment, EpochProofQuote, SignedEpochProofQuote};
 use provemesh_p2p::wire::SignedQuoteJson;
 use provemesh_p2p::{FormatValidator, NoTxs, NodeApiClient, P2pConfig, Topic};
 use provemesh_prover_node::quotes::{
-    expected_reward, EpochMonitor, MonitorConfig, MonitorEvent, MonitorHandle, ProverAccount,
-    QuoteFate, QuotePolicy, QuoteRoute, SkipReason,
+    expected_reward, EpochMonitor, MonitorConfig, MonitorEvent, MonitorHandle, QuoteFate,
+    QuotePolicy, QuoteRoute, SkipReason,
 };
 use provemesh_sequencer::loadgen::{LoadConfig, LoadGenerator, TxFactory};
 use provemesh_sequencer::{SequencerEvent, SequencerHandle};
@@ -122,23 +122,20 @@ impl Bid {
         route: QuoteRoute,
         policy: QuotePolicy,
     ) -> (MonitorHandle, broadcast::Receiver<MonitorEvent>) {
-        let signer = self.chain.keys[PROVER].clone();
-        let account = ProverAccount {
+        let m = EpochMonitor::new(MonitorConfig {
+            rollup: self.chain.rollup.clone(),
             wallet: self.chain.wallet(PROVER),
-            signer,
-            chain_id,
-        };
-        let m = EpochMonitor::new(
-            self.chain.rollup.clone(),
-            account,
-            Arc::new(self.archiver.clone()),
-            route,
-            policy,
-            MonitorConfig {
-                poll_interval: Duration::from_millis(200),
-                ..MonitorConfig::default()
+            deployment: Deployment {
+                chain_id,
+                ..self.chain.deployment
             },
-        );
+            signer: self.chain.keys[PROVER].clone(),
+            policy,
+            route,
+            source: Arc::new(self.archiver.clone()),
+            in_progress: Arc::new(|| 0),
+            poll_interval: Duration::from_millis(200),
+        });
         let (handle, events) = (m.handle(), m.subscribe());
         let stop = self.shutdown.clone();
         tokio::spawn(async move { m.run(stop).await.expect("monitor runs") });
@@ -342,7 +339,8 @@ async fn a_better_rival_quote_wins_and_ours_is_lost() {
         assert_eq!(
             q[0].fate,
             QuoteFate::Lost {
-                winner: bid.rival()
+                winner: bid.rival(),
+                winner_basis_point_fee: FEE_BPS / 2,
             }
         );
         // The rival's bond is staked, ours is still free.
