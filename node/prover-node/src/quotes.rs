@@ -207,8 +207,9 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
         self.config.signer.address()
     }
 
-    /// Bids and follows claims until `shutdown` (then `Ok`). Fails only on a policy the
-    /// Rollup would never accept; L1 and archive errors are logged and retried each round.
+    /// Bids and follows claims until `shutdown` (then `Ok`). Fails only on a configuration
+    /// it cannot work with ([`QuoteError::is_fatal`]); L1 and archive errors are logged and
+    /// retried each round.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), QuoteError> {
         if self.config.poll_interval.is_zero() {
             return Err(QuoteError::Config {
