@@ -2,11 +2,11 @@
 //! it drains on shutdown.
 //!
 //! Jobs of each proof type sit behind their own pull consumer. With free slots the agent
-//! sweeps its allowed types in critical-path order (root rollup first, base rollups last)
-//! with non-waiting pulls of at most as many jobs as it has free slots, so a busy mesh
-//! always serves the jobs nearest the root first, and within a type (FIFO) the older
-//! epochs first. An agent never holds a job it has no slot for: a job taken is a job
-//! started.
+//! sweeps its allowed types in `ProofType::critical_path_rank` order (longest remaining
+//! path to the root first: base rollups first, root rollup last) with non-waiting pulls of
+//! at most as many jobs as it has free slots, so a busy mesh always serves first the jobs
+//! the most proving still waits on, and within a type (FIFO) the older epochs first. An
+//! agent never holds a job it has no slot for: a job taken is a job started.
 //!
 //! An idle agent does not long-poll its consumers (a long-poll on each of several queues
 //! can deliver more jobs than free slots, and handing the extras back burns their delivery

@@ -53,19 +53,29 @@ impl ProofType {
 
     /// Scheduling rank: lower is served first by an agent with a free slot.
     ///
-    /// Jobs nearer the root are on the epoch's critical path (everything above a node
-    /// waits on it, and there are few of them), so they outrank the wide base layer.
-    /// Root parity gates the block root, so it sits with the merges.
+    /// The mesh's priority levels are its per-type queues (one consumer per type, swept
+    /// by agents in this order; FIFO within a type, which serves older epochs first), so
+    /// this rank is where a scheduling policy meets the mesh. The policy is
+    /// longest-remaining-path-first: a job's priority is the proving time on the longest
+    /// path from it to the root (its own time plus its parent's remaining path), longer
+    /// first. Every job's path is longer than its parent's, so the leaves that everything
+    /// else waits on (base rollups, then the tx merges above them, then the parities)
+    /// come first and the root last; serving the root first instead starves the wide base
+    /// layer and leaves agents idle at the end of an epoch. The orchestrator computes the
+    /// per-job paths from the epoch's DAG and per-type time estimates
+    /// (`provemesh_orchestrator::priority`), and its tests check that the types' paths
+    /// come out in this order for the epoch shapes and proving times it knows.
     pub const fn critical_path_rank(self) -> u8 {
         match self {
-            ProofType::RootRollup => 0,
-            ProofType::BlockMergeRollup => 1,
-            ProofType::BlockRootRollup => 2,
-            ProofType::RootParity => 3,
-            ProofType::MergeRollup => 4,
-            ProofType::BaseParity => 5,
-            ProofType::PublicBaseRollup => 6,
-            ProofType::PrivateBaseRollup => 7,
+            // Public base rollups carry the AVM proof: longer than private ones.
+            ProofType::PublicBaseRollup => 0,
+            ProofType::PrivateBaseRollup => 1,
+            ProofType::MergeRollup => 2,
+            ProofType::BaseParity => 3,
+            ProofType::RootParity => 4,
+            ProofType::BlockRootRollup => 5,
+            ProofType::BlockMergeRollup => 6,
+            ProofType::RootRollup => 7,
         }
     }
 
@@ -137,9 +147,10 @@ mod tests {
     }
 
     #[test]
-    fn ranks_are_distinct_and_root_first() {
+    fn ranks_are_distinct_leaves_first_and_root_last() {
         let sorted = ProofType::by_priority(&ProofType::ALL);
-        assert_eq!(sorted[0], ProofType::RootRollup);
         assert_eq!(sorted.len(), 8);
+        assert_eq!(sorted[0], ProofType::PublicBaseRollup);
+        assert_eq!(sorted[7], ProofType::RootRollup);
     }
 }

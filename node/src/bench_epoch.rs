@@ -31,7 +31,7 @@ use provemesh_nats::{Topology, TopologyConfig};
 use provemesh_orchestrator::circuits::{self, JobContext};
 use provemesh_orchestrator::fixtures::execute_epoch;
 use provemesh_orchestrator::{
-    l1_epoch_public_inputs, Dag, EpochConfig, EpochProver, MakespanBounds, NodeKey,
+    l1_epoch_public_inputs, Dag, EpochConfig, EpochProver, MakespanBounds, NodeKey, ProvingTimes,
 };
 use provemesh_store::ProofStore;
 use provemesh_tx_processor::ProcessedBlock;
@@ -163,7 +163,7 @@ impl EpochBench {
                 epoch += 1;
                 let agents = start_agents(&url, &store, n, &delays).await?;
                 let t0 = Instant::now();
-                let cfg = config(EpochNumber(epoch), &blocks);
+                let cfg = config(EpochNumber(epoch), &blocks, &delays);
                 let h = EpochProver::start(broker.clone(), cfg).await?;
                 for b in &blocks {
                     h.add_block(b.clone())?;
@@ -247,6 +247,7 @@ impl EpochBench {
         let (jobs, tail, layered) = (b.jobs, b.last_block_path, b.layered(n));
         let mut cfg = EpochConfig::new(epoch, PROVER_ID);
         cfg.expected_root_public_inputs = Some(expected);
+        cfg.proving_times = ProvingTimes::from_fn(|t| delays.get(&t).copied().unwrap_or_default());
         let h = Arc::new(EpochProver::start(broker.clone(), cfg).await?);
         let t0 = Instant::now();
         let feed = h.clone();
@@ -414,9 +415,15 @@ fn input_build_times(blocks: &[ProcessedBlock]) -> anyhow::Result<(f64, f64)> {
     ))
 }
 
-fn config(epoch: EpochNumber, blocks: &[ProcessedBlock]) -> EpochConfig {
+fn config(
+    epoch: EpochNumber,
+    blocks: &[ProcessedBlock],
+    delays: &HashMap<ProofType, Duration>,
+) -> EpochConfig {
     let mut cfg = EpochConfig::new(epoch, PROVER_ID);
     cfg.expected_root_public_inputs = Some(l1_epoch_public_inputs(blocks, epoch, PROVER_ID));
+    // The orchestrator orders jobs by their remaining path: the agents' times are known.
+    cfg.proving_times = ProvingTimes::from_fn(|t| delays.get(&t).copied().unwrap_or_default());
     cfg
 }
 

@@ -473,11 +473,11 @@ mod tests {
             4,
         );
         assert_eq!(snap.queued_total, 16);
-        assert_eq!(snap.queued[0], ("root_rollup".into(), 1));
-        assert_eq!(snap.queued[7], ("private_base_rollup".into(), 15));
+        assert_eq!(snap.queued[1], ("private_base_rollup".into(), 15));
+        assert_eq!(snap.queued[7], ("root_rollup".into(), 1));
         assert_eq!(
             snap.line(),
-            "#4 t=1.0s queued=16 [root_rollup=1 private_base_rollup=15] in_flight=0 [] \
+            "#4 t=1.0s queued=16 [private_base_rollup=15 root_rollup=1] in_flight=0 [] \
              rate=0.0/s results=0 failed=0"
         );
         let frame = snap.frame("all epochs", Duration::from_secs(1));

@@ -28,11 +28,7 @@ impl MakespanBounds {
         let w = |i: usize| time(dag.node(i).proof_type).as_secs_f64();
         let critical_path = dag.critical_path(w);
         let work: f64 = (0..dag.len()).map(w).sum();
-        // Chain from each node to the top, inclusive: parents come after children.
-        let mut to_top = vec![0.0f64; dag.len()];
-        for i in (0..dag.len()).rev() {
-            to_top[i] = w(i) + dag.node(i).parent.map_or(0.0, |p| to_top[p]);
-        }
+        let to_top = dag.remaining_paths(w);
         let last = dag.blocks().len().saturating_sub(1);
         let last_block_path = dag
             .nodes()

@@ -334,6 +334,19 @@ impl Dag {
         }
     }
 
+    /// Per node, the weight of the chain from it to the top of the DAG as it is, itself
+    /// included: its own weight plus its parent's chain. The DAG is a tree, so this is the
+    /// longest (the only) path from the node to the root. Before the seal the right edge
+    /// of the block merge tree has no parent yet, so its chains stop there.
+    pub fn remaining_paths(&self, weight: impl Fn(NodeIdx) -> f64) -> Vec<f64> {
+        let mut to_top = vec![0.0f64; self.nodes.len()];
+        // Parents come after their children, so one pass from the top down fills it.
+        for i in (0..self.nodes.len()).rev() {
+            to_top[i] = weight(i) + self.nodes[i].parent.map_or(0.0, |p| to_top[p]);
+        }
+        to_top
+    }
+
     /// The heaviest chain of node weights from a leaf to the top of the DAG as it is,
     /// with `weight(node)` the cost of one node.
     pub fn critical_path(&self, weight: impl Fn(NodeIdx) -> f64) -> f64 {
@@ -466,6 +479,12 @@ mod tests {
         let d = build(&[4, 4]);
         // base → merge → merge → block root → block merge → root.
         assert_eq!(d.critical_path(|_| 1.0), 6.0);
+        let paths = d.remaining_paths(|_| 1.0);
+        let b = &d.blocks()[0];
+        assert_eq!(paths[b.base_rollups[0]], 6.0);
+        assert_eq!(paths[b.base_parities[0]], 5.0);
+        assert_eq!(paths[d.root().unwrap()], 1.0);
+        assert_eq!(paths.iter().copied().fold(0.0, f64::max), 6.0);
     }
 
     proptest! {

@@ -27,12 +27,14 @@ mod error;
 pub mod fixtures;
 mod metrics;
 pub mod outputs;
+pub mod priority;
 pub mod progress;
 
 pub use bounds::MakespanBounds;
 pub use dag::{Dag, NodeKey};
 pub use error::EpochError;
 pub use outputs::{l1_epoch_public_inputs, EPOCH_PUBLIC_INPUTS, EPOCH_PUBLIC_INPUT_NAMES};
+pub use priority::ProvingTimes;
 pub use progress::{EpochProgress, EpochState, TypeProgress};
 
 use bytes::Bytes;
@@ -69,6 +71,10 @@ pub struct EpochConfig {
     pub job_time_estimate: Option<Duration>,
     /// Jobs the mesh proves at once for this epoch, when known (else observed).
     pub parallelism_hint: Option<usize>,
+    /// Estimated proving time per type: the weights of the longest-remaining-path order
+    /// in which leaf jobs are built and each batch is enqueued ([`priority`]). Uniform by
+    /// default (a path counts jobs).
+    pub proving_times: ProvingTimes,
     /// How often the watchdog re-estimates.
     pub watch_interval: Duration,
     /// Cancelling it (reorg, prune) cancels the epoch on the mesh and stops proving.
@@ -85,6 +91,7 @@ impl EpochConfig {
             max_job_retries: 1,
             job_time_estimate: None,
             parallelism_hint: None,
+            proving_times: ProvingTimes::uniform(),
             watch_interval: Duration::from_secs(1),
             cancel: CancellationToken::new(),
         }

@@ -294,7 +294,7 @@ async fn poison_jobs_fail_once_with_their_reason_and_others_pass() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jobs_nearer_the_root_are_served_first() {
+async fn jobs_with_the_longest_path_to_the_root_are_served_first() {
     within(Duration::from_secs(60), async {
         let nats = NatsServer::start().expect("nats");
         let b = broker(
@@ -302,22 +302,21 @@ async fn jobs_nearer_the_root_are_served_first() {
             ProofStore::in_memory(),
         );
         let mut results = b.results("node", None).await.unwrap();
-        // A backlog of base rollups, enqueued first; then one job of each higher type.
-        let bases: Vec<_> = (0..30)
-            .map(|n| job(1, ProofType::PrivateBaseRollup, n))
-            .collect();
-        b.enqueue_many(bases).await.unwrap();
-        let higher = [
-            ProofType::MergeRollup,
-            ProofType::BlockRootRollup,
+        // A backlog of merges, enqueued first; then the root, a block root and a base
+        // rollup (the job the most proving still waits on).
+        let merges: Vec<_> = (0..12).map(|n| job(1, ProofType::MergeRollup, n)).collect();
+        b.enqueue_many(merges).await.unwrap();
+        let others = [
             ProofType::RootRollup,
+            ProofType::BlockRootRollup,
+            ProofType::PrivateBaseRollup,
         ];
-        let tops: Vec<_> = higher
+        let others: Vec<_> = others
             .iter()
             .enumerate()
             .map(|(i, t)| job(1, *t, 100 + i as u64))
             .collect();
-        b.enqueue_many(tops).await.unwrap();
+        b.enqueue_many(others).await.unwrap();
         // One agent, one slot: the order it proves in is the mesh's priority order.
         let agent = InProcessAgent::start(
             &nats.url(),
@@ -327,35 +326,25 @@ async fn jobs_nearer_the_root_are_served_first() {
         )
         .await;
         let mut order = Vec::new();
-        while order.len() < 33 {
+        while order.len() < 15 {
             let r = next_result(&mut results, Duration::from_secs(20))
                 .await
                 .expect("result");
             order.push(r.proof_type);
         }
         agent.stop().await;
-        // The first base may already have been taken before the higher jobs were queued;
-        // after that, root, block root and merge come before every other base.
-        let first_three: Vec<_> = order
+        // The first merge may already have been taken before the others were queued;
+        // after that the base rollup goes first, the merges next, and the chain to the
+        // root last: block root, then root.
+        let base = order
             .iter()
-            .filter(|t| **t != ProofType::PrivateBaseRollup)
-            .copied()
-            .collect();
-        assert_eq!(
-            first_three,
-            vec![
-                ProofType::RootRollup,
-                ProofType::BlockRootRollup,
-                ProofType::MergeRollup
-            ]
-        );
-        let last_high = order
-            .iter()
-            .rposition(|t| *t != ProofType::PrivateBaseRollup)
+            .position(|t| *t == ProofType::PrivateBaseRollup)
             .unwrap();
-        assert!(
-            last_high <= 3,
-            "critical-path jobs served before the base backlog: {order:?}"
+        assert!(base <= 1, "the base rollup is served first: {order:?}");
+        assert_eq!(
+            &order[13..],
+            &[ProofType::BlockRootRollup, ProofType::RootRollup],
+            "the chain to the root comes last: {order:?}"
         );
     })
     .await
