@@ -167,7 +167,7 @@ impl<S: L2BlockSource + 'static> Supervisor<S> {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = tick.tick() => self.poll(&mut running, &mut tasks, &shutdown).await,
+                _ = tick.tick() => self.poll(&mut running, &mut tasks).await,
                 Some(done) = tasks.join_next() => {
                     let Ok((epoch, result)) = done else { continue };
                     running.remove(&epoch);
@@ -208,7 +208,6 @@ impl<S: L2BlockSource + 'static> Supervisor<S> {
         &self,
         running: &mut BTreeMap<u64, Running>,
         tasks: &mut JoinSet<(u64, Result<(), JobError>)>,
-        shutdown: &CancellationToken,
     ) {
         let claim = match self.ctx.rollup.proof_claim().await {
             Ok(c) => c,
@@ -237,7 +236,11 @@ impl<S: L2BlockSource + 'static> Supervisor<S> {
             return;
         }
         info!(epoch, "epoch claimed with our quote: proving it");
-        let cancel = shutdown.child_token();
+        // Not a child of the shutdown token: firing it cancels the epoch on the mesh for
+        // good (the cancel marker is final for the epoch number), which only a prune may
+        // do. A node stopping (or restarting) just drops its job; the mesh keeps the
+        // epoch's jobs and results for the next start to re-attach to.
+        let cancel = CancellationToken::new();
         let now = provemesh_common::unix_millis();
         {
             let mut records = self.epochs.lock();

@@ -22,8 +22,12 @@
 pub mod epochs;
 pub mod job;
 mod metrics;
+mod node;
 pub mod publisher;
 pub mod quotes;
 pub mod rpc;
+mod status;
 pub mod sync;
 pub mod tx_provider;
+
+pub use node::{start, world_state_config, NodeError, ProverNodeConfig, ProverNodeHandle};

@@ -4,8 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+mod epochs;
 mod publisher;
 mod quotes;
 mod rpc;
 mod support;
+mod system;
 mod tx_provider;

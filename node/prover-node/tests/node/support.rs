@@ -31,6 +31,11 @@ pub const RIVAL: usize = 2;
 
 /// Fails the test after `secs` instead of hanging.
 pub async fn within<F: Future<Output = ()>>(secs: u64, f: F) {
+    // `RUST_LOG=info cargo test …` shows the node's log (captured per test as usual).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     tokio::time::timeout(Duration::from_secs(secs), f)
         .await
         .expect("test timed out");
@@ -243,5 +248,52 @@ where
             "timed out waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl Chain {
+    /// `EpochProven` events of `epoch` on the Rollup so far.
+    pub async fn proven_events(&self, epoch: u64) -> usize {
+        use alloy::providers::Provider as _;
+        use provemesh_l1::bindings::Rollup::RollupEvents;
+        let head = self
+            .rollup
+            .instance()
+            .provider()
+            .get_block_number()
+            .await
+            .expect("L1 head");
+        let events = self.rollup.events(0, head).await.expect("rollup events");
+        events
+            .iter()
+            .filter(|l| matches!(&l.event, RollupEvents::EpochProven(e) if e.epoch == U256::from(epoch)))
+            .count()
+    }
+}
+
+impl Chain {
+    /// `evm_snapshot`: an id to revert L1 to.
+    pub async fn snapshot(&self) -> U256 {
+        use alloy::providers::Provider as _;
+        self.wallet(SEQUENCER)
+            .raw_request("evm_snapshot".into(), ())
+            .await
+            .expect("evm_snapshot")
+    }
+
+    /// `evm_revert` to `id` (the L1 blocks since the snapshot are gone), then `mine` empty
+    /// blocks so that the chain moves on from there.
+    pub async fn revert(&self, id: U256, mine: u64) {
+        use alloy::providers::Provider as _;
+        let p = self.wallet(SEQUENCER);
+        let ok: bool = p
+            .raw_request("evm_revert".into(), (id,))
+            .await
+            .expect("evm_revert");
+        assert!(ok, "evm_revert refused");
+        let _: serde_json::Value = p
+            .raw_request("anvil_mine".into(), (U256::from(mine),))
+            .await
+            .expect("anvil_mine");
     }
 }
