@@ -129,10 +129,10 @@ impl NodeArgs {
                     "required when P2P_ENABLED is false: quotes then go over HTTP to this node",
                 ));
             }
-            if !roles.archiver && self.aztec_node_url.is_none() {
+            if !roles.archiver {
                 return Err(ConfigError::new(
-                    "AZTEC_NODE_URL",
-                    "--prover-node without --archiver needs a remote L2 block source: set AZTEC_NODE_URL or add --archiver",
+                    "--archiver",
+                    "--prover-node reads the epoch's blocks, txs hashes and L1→L2 messages from its own archiver (it re-executes what L1 says, trusting no remote block source): run `start --prover-node --archiver`",
                 ));
             }
         }

@@ -1,19 +1,32 @@
-//! `provemesh devnet`: the whole local system in one process tree — NATS JetStream, an
-//! S3-compatible proof store, an L1 dev chain, the proof broker and N prover agents — then
-//! epochs proved through the mesh. Ctrl-C stops everything; every server is killed by PID.
+//! `provemesh devnet`: the whole local system in one process tree — NATS JetStream, a proof
+//! store (a local directory, or an S3-compatible server), anvil with the rollup contracts,
+//! the sequencer with a tx load, the prover node with its archiver and N prover agents —
+//! then epoch after epoch won, proved on the mesh and verified on L1. Ctrl-C stops
+//! everything; every server is killed by PID. `--synthetic` proves epochs of the proof
+//! tree's shape alone (no L1, no txs): a look at the mesh by itself.
 
+use alloy::primitives::U256;
+use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context as _;
 use clap::Args;
 use provemesh_agent::{Agent, AgentConfig, SimulatedBackend, SimulatedConfig};
+use provemesh_archiver::L2BlockSource as _;
 use provemesh_broker::Broker;
 use provemesh_common::config::{values, ProofStoreArgs, Secret};
 use provemesh_common::EpochNumber;
 use provemesh_harness::{Anvil, NatsServer, S3Server};
+use provemesh_l1::DeployConfig;
 use provemesh_nats::{Topology, TopologyConfig};
 use provemesh_node::synthetic::{self, EpochShape};
+use provemesh_p2p::{NodeApiClient as _, P2pConfig};
+use provemesh_prover_node::epochs::{EpochEvent, Published};
+use provemesh_prover_node::quotes::QuotePolicy;
+use provemesh_prover_node::ProverNodeConfig;
 use provemesh_store::ProofStore;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 /// Prints a line to stdout, ignoring a closed stdout (`provemesh devnet | head` must not
@@ -38,15 +51,25 @@ pub struct DevnetCommand {
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub agents: Option<u16>,
 
-    /// Epochs to prove before stopping (0: keep proving until Ctrl-C).
+    /// Epochs to prove (and see verified on L1) before stopping (0: keep proving until
+    /// Ctrl-C).
     #[arg(long, default_value_t = 3)]
     pub epochs: u64,
 
-    /// Blocks per epoch.
+    /// Prove synthetic epochs (the proof tree's shape, --blocks-per-epoch ×
+    /// --txs-per-block) instead of the rollup's: no contracts, sequencer or prover node.
+    #[arg(long)]
+    pub synthetic: bool,
+
+    /// The prover node's share of each epoch's fees asked in its quotes (basis points).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub basis_point_fee: u32,
+
+    /// Blocks per synthetic epoch (with --synthetic).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub blocks_per_epoch: u16,
 
-    /// Transactions (base rollups) per block.
+    /// Transactions (base rollups) per synthetic block (with --synthetic).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub txs_per_block: u16,
 
@@ -108,7 +131,7 @@ impl DevnetCommand {
             ),
         }
         say!(
-            "  L1 (anvil)       {}  chain id {}  (rollup contracts: with --sequencer)",
+            "  L1 (anvil)       {}  chain id {}",
             anvil.url(),
             anvil.chain_id
         );
@@ -120,16 +143,6 @@ impl DevnetCommand {
             "  inspect the mesh PROVER_BROKER_HOST={} provemesh jobs",
             nats.url()
         );
-        let sequencer = if self.sequencer.enabled() {
-            let keys = |i| anvil.dev_private_key(i);
-            let s = &self.sequencer;
-            Some(
-                provemesh_sequencer::devnet::start(s, &anvil.url(), &keys, &dir, shutdown.clone())
-                    .await?,
-            )
-        } else {
-            None
-        };
 
         let client = async_nats::connect(nats.url()).await?;
         let topo = Topology::apply(
@@ -165,10 +178,39 @@ impl DevnetCommand {
             agent_tasks.push(tokio::spawn(agent.run(shutdown.clone())));
         }
         say!(
-            "  prover agents    {agents} (simulated proofs, ~{:?} each)\n",
+            "  prover agents    {agents} (simulated proofs, ~{:?} each)",
             self.proof_delay
         );
 
+        let outcome = if self.synthetic {
+            say!("");
+            self.prove_synthetic(&broker, &shutdown).await
+        } else {
+            self.prove_rollup(&anvil, &broker, &dir, &shutdown).await
+        };
+        if outcome.is_ok() && self.stay && !shutdown.is_cancelled() {
+            say!("\nall epochs proven; servers stay up until Ctrl-C");
+            shutdown.cancelled().await;
+        }
+        shutdown.cancel();
+        for t in agent_tasks {
+            let _ = t.await;
+        }
+        let _ = dead_letters.await;
+        info!("stopping servers");
+        drop((anvil, s3, nats));
+        let _ = std::fs::remove_dir_all(&dir);
+        say!("devnet stopped");
+        outcome
+    }
+
+    /// Synthetic epochs straight onto the mesh: the proof tree's shape, each child proof
+    /// checked, no L1.
+    async fn prove_synthetic(
+        &self,
+        broker: &Broker,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
         let shape = EpochShape {
             blocks: self.blocks_per_epoch as usize,
             txs_per_block: self.txs_per_block as usize,
@@ -178,7 +220,7 @@ impl DevnetCommand {
         while self.epochs == 0 || epoch <= self.epochs {
             let proved = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                r = synthetic::prove_epoch(&broker, &mut results, EpochNumber(epoch), shape) => r?,
+                r = synthetic::prove_epoch(broker, &mut results, EpochNumber(epoch), shape) => r?,
             };
             say!(
                 "epoch {:>3} proven: {} jobs ({} blocks × {} txs) in {:.2}s, root proof {} verified",
@@ -191,26 +233,232 @@ impl DevnetCommand {
             );
             epoch += 1;
         }
-        if (self.stay || sequencer.is_some()) && !shutdown.is_cancelled() {
-            say!("\nall epochs proven; servers stay up until Ctrl-C");
-            shutdown.cancelled().await;
-        }
-        shutdown.cancel();
-        for t in agent_tasks {
-            let _ = t.await;
-        }
-        let _ = dead_letters.await;
-        if let Some(s) = sequencer {
-            if let Err(e) = s.stop().await {
-                say!("sequencer stopped with an error: {e}");
-            }
-        }
-        drop(results);
-        info!("stopping servers");
-        drop((anvil, s3, nats));
-        say!("devnet stopped");
         Ok(())
     }
+
+    /// The rollup: contracts, sequencer and load, and the prover node winning, proving and
+    /// publishing epochs until `--epochs` of them are verified on L1.
+    async fn prove_rollup(
+        &self,
+        anvil: &Anvil,
+        broker: &Broker,
+        dir: &std::path::Path,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let keys = |i| anvil.dev_private_key(i);
+        // Dev account 1 is the prover: ETH from anvil, bond tokens minted at deployment.
+        let prover: PrivateKeySigner = keys(1)
+            .context("anvil's banner has no dev account 1")?
+            .parse()
+            .context("anvil's dev account 1 is not a private key")?;
+        let min_bond = DeployConfig::default().min_bond;
+        let s = &self.sequencer;
+        let sequencer = provemesh_sequencer::devnet::start(
+            s,
+            &anvil.url(),
+            &keys,
+            dir,
+            &[(prover.address(), min_bond * U256::from(1_000u64))],
+            shutdown.clone(),
+        )
+        .await?;
+        let result = self
+            .run_prover_node(anvil, broker, dir, prover, &sequencer, shutdown)
+            .await;
+        shutdown.cancel();
+        if let Err(e) = sequencer.stop().await {
+            say!("sequencer stopped with an error: {e}");
+        }
+        result
+    }
+
+    async fn run_prover_node(
+        &self,
+        anvil: &Anvil,
+        broker: &Broker,
+        dir: &std::path::Path,
+        signer: PrivateKeySigner,
+        sequencer: &provemesh_sequencer::devnet::DevnetSequencer,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let node_url: url::Url = sequencer.node.rpc_url().parse()?;
+        // The genesis as a prover elsewhere would learn it: from the node's API.
+        let api = provemesh_p2p::http_client(node_url.as_str(), Duration::from_secs(10))?;
+        let genesis = api
+            .world_state_genesis()
+            .await
+            .context("node_getWorldStateGenesis")?;
+        let p2p = match sequencer.node.p2p() {
+            Some(p) => Some(P2pConfig::loopback(p.listen_addrs())),
+            None => None,
+        };
+        let s = &self.sequencer;
+        let config = ProverNodeConfig {
+            l1_urls: vec![anvil.url().parse()?],
+            archiver: None,
+            deployment: sequencer.deployment,
+            data_directory: dir.join("prover-node"),
+            signer: signer.clone(),
+            rpc_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            node_url: Some(node_url.clone()),
+            coordination_url: Some(node_url),
+            p2p,
+            genesis: provemesh_prover_node::world_state_config(&genesis),
+            policy: QuotePolicy {
+                basis_point_fee: self.basis_point_fee,
+                bond_amount: DeployConfig::default().min_bond,
+                min_fee_reward: U256::ZERO,
+                max_parallel_epochs: 2,
+                validity_slots: s.epoch_duration,
+                auto_deposit: true,
+            },
+            sync: Default::default(),
+            supervisor: Default::default(),
+            max_job_retries: 2,
+            job_time_estimate: Some(self.proof_delay),
+            confirmation_timeout: Duration::from_secs(s.slot_duration.max(4)),
+            poll_interval: Duration::from_millis(500),
+        };
+        let node = provemesh_prover_node::start(config, broker.clone(), shutdown.clone())
+            .await
+            .context("starting the prover node")?;
+        say!(
+            "  prover node      {}  JSON-RPC http://{}  (prover_getStatus)\n",
+            signer.address(),
+            node.rpc_addr
+        );
+        let mut events = node.subscribe();
+        let rollup = provemesh_l1::RollupContract::new(
+            sequencer.deployment.rollup,
+            provemesh_l1::read_provider(anvil.url().parse()?),
+        );
+        let live = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut published = 0u64;
+        let mut failure = None;
+        while self.epochs == 0 || published < self.epochs {
+            let ev = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick(), if live => {
+                    progress_line(&node.epochs.all());
+                    continue;
+                }
+                ev = events.recv() => ev,
+            };
+            let ev = match ev {
+                Ok(ev) => ev,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => break,
+            };
+            if live {
+                clear_progress_line();
+            }
+            match ev {
+                EpochEvent::Started { epoch } => {
+                    say!("epoch {epoch}: claimed with our quote, proving");
+                }
+                EpochEvent::Proved { epoch, jobs } => {
+                    say!("epoch {epoch}: root rollup proof verified locally ({jobs} jobs), submitting to L1");
+                }
+                EpochEvent::Published {
+                    epoch,
+                    published: p,
+                } => {
+                    let tips = rollup.tips().await?;
+                    let blocks = node
+                        .archiver
+                        .blocks_of_epoch(epoch)
+                        .await
+                        .map(|b| b.len())
+                        .unwrap_or_default();
+                    let how = match &p {
+                        Published::Submitted { tx_hash, l1_block } => {
+                            format!(
+                                "verified on L1 (tx {}… in block {l1_block})",
+                                &tx_hash[..12]
+                            )
+                        }
+                        Published::AlreadyProven { .. } => "already proven on L1".into(),
+                    };
+                    let rec = node.epochs.get(epoch);
+                    say!(
+                        "epoch {epoch} proven: {blocks} blocks, {} jobs in {:.1}s, {how}; proven tip {}",
+                        rec.as_ref().and_then(|r| r.jobs).unwrap_or_default(),
+                        rec.and_then(|r| r.proving_ms).unwrap_or_default() as f64 / 1000.0,
+                        tips.proven
+                    );
+                    published += 1;
+                }
+                EpochEvent::Failed { epoch, error } => {
+                    say!("epoch {epoch} FAILED: {error}");
+                    failure = Some(format!("epoch {epoch}: {error}"));
+                    break;
+                }
+                EpochEvent::Cancelled { epoch } => {
+                    say!("epoch {epoch}: proving stopped (its blocks changed on L1)");
+                }
+            }
+        }
+        if failure.is_none() && published > 0 && self.epochs > 0 {
+            let fees = rollup.fees_of(signer.address()).await?;
+            say!(
+                "\n{published} epochs proven and verified on L1; fees earned by the prover: {fees}"
+            );
+        }
+        if !self.stay || failure.is_some() {
+            shutdown.cancel();
+        } else {
+            say!("\nall epochs proven; the node keeps proving until Ctrl-C");
+            shutdown.cancelled().await;
+        }
+        node.wait()
+            .await
+            .map_err(|e| anyhow::anyhow!("prover node: {e}"))?;
+        match failure {
+            Some(f) => anyhow::bail!(f),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One line, redrawn in place, of the epochs being proved: a bar of the proof tree per
+/// epoch, agents busy and jobs queued.
+fn progress_line(epochs: &[provemesh_prover_node::epochs::EpochRecord]) {
+    use std::io::Write as _;
+    let mut parts = Vec::new();
+    for r in epochs {
+        let Some(p) = &r.progress else { continue };
+        if !matches!(r.phase, provemesh_prover_node::epochs::EpochPhase::Proving) {
+            continue;
+        }
+        let (done, total) = (p.jobs_done, p.jobs_total.max(1));
+        let width = 20;
+        let filled = (done * width / total).min(width);
+        let busy: usize = p.per_type.values().map(|t| t.in_flight).sum();
+        let queued: usize = p.per_type.values().map(|t| t.queued).sum();
+        let secs = provemesh_common::unix_millis().saturating_sub(p.started_at_ms) as f64 / 1000.0;
+        let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+        parts.push(format!(
+            "epoch {} [{}{}] {done}/{} jobs, {busy} proving, {queued} queued, {rate:.1} proofs/s",
+            r.epoch,
+            "#".repeat(filled),
+            "-".repeat(width - filled),
+            p.jobs_total,
+        ));
+    }
+    if parts.is_empty() {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = write!(out, "\r\x1b[2K{}", parts.join("  |  "));
+    let _ = out.flush();
+}
+
+fn clear_progress_line() {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = write!(out, "\r\x1b[2K");
+    let _ = out.flush();
 }
 
 /// The proof-store settings of the devnet (also what an external agent is handed).

@@ -10,6 +10,7 @@ mod epoch_report;
 mod epoch_timeline;
 mod jobs;
 mod live;
+mod prover_node;
 mod start;
 mod timeline_svg;
 
@@ -57,11 +58,18 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli =
-        match Cli::from_arg_matches(&Cli::command().after_help(environment_help()).get_matches()) {
-            Ok(c) => c,
-            Err(e) => e.exit(),
-        };
+    let matches = Cli::command().after_help(environment_help()).get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    // The devnet's own lines (blocks, epochs, progress) are its interface: its log shows
+    // warnings and errors unless LOG_LEVEL (or --log-level) asks for more.
+    if matches!(cli.command, Command::Devnet(_))
+        && matches.value_source("log_level") == Some(clap::parser::ValueSource::DefaultValue)
+    {
+        cli.log.log_level = provemesh_common::config::LogLevel::Warn;
+    }
     provemesh_store::install_crypto_provider();
     let telemetry = match provemesh_telemetry::init(&cli.log, &cli.otel, "provemesh") {
         Ok(t) => t,

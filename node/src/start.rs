@@ -1,6 +1,7 @@
 //! `provemesh start`: runs the chosen components in one process until a signal.
 
 use crate::args::{NodeArgs, RoleArgs};
+use crate::prover_node::{self, QuoteArgs};
 use anyhow::Context as _;
 use clap::Args;
 use provemesh_agent::launch::{self, AgentCommand};
@@ -24,6 +25,8 @@ pub struct StartCommand {
     pub mesh: MeshArgs,
     #[command(flatten)]
     pub archiver: ArchiverArgs,
+    #[command(flatten)]
+    pub quotes: QuoteArgs,
 }
 
 /// Why `start` stopped before running anything.
@@ -33,8 +36,6 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error("nothing to start: give at least one of --prover-node, --archiver, --prover-agent (alias --prover), --prover-broker")]
     NoRole,
-    #[error("{0} is not available in this build yet: the prover node lands with the prover-node work. This build runs the archiver (--archiver) and the proving mesh: --prover-broker and --prover-agent")]
-    NotYet(&'static str),
 }
 
 impl StartCommand {
@@ -48,15 +49,18 @@ impl StartCommand {
         if r.prover_agent {
             self.agent.validate()?;
         }
-        if r.prover_broker {
+        if r.prover_broker || r.prover_node {
+            // The node enqueues jobs and reads results: the broker's connection and store.
             self.agent.nats.validate()?;
             self.agent.store.validate()?;
             self.mesh.validate()?;
         }
         if r.prover_node {
-            return Err(StartError::NotYet("--prover-node"));
+            self.quotes.validate(&self.node)?;
         }
-        if r.archiver {
+        // The prover node's archiver may take its contracts from AZTEC_NODE_URL: checked
+        // when they are resolved, at start.
+        if r.archiver && !r.prover_node {
             self.archiver_config()?;
         }
         Ok(())
@@ -75,31 +79,51 @@ impl StartCommand {
     pub async fn run(self) -> anyhow::Result<()> {
         let shutdown = launch::shutdown_on_signals();
         let mut tasks = tokio::task::JoinSet::new();
-        if self.roles.prover_broker {
-            let client = provemesh_nats::connect(&self.agent.nats, "provemesh broker").await?;
+        // The prover node and the broker share one connection to the mesh.
+        let broker = if self.roles.prover_broker || self.roles.prover_node {
+            let client = provemesh_nats::connect(&self.agent.nats, "provemesh node").await?;
             let js = provemesh_nats::jetstream(client, &self.agent.nats);
             let topo = Topology::apply(js, TopologyConfig::from(&self.mesh))
                 .await
                 .context("applying the mesh topology")?;
             let store = ProofStore::open(&self.agent.store.validate()?)?;
-            info!(
-                replicas = self.mesh.replicas,
-                store = store.describe(),
-                "proof broker running"
-            );
-            let broker = Broker::new(topo, store);
-            let (b, s) = (broker.clone(), shutdown.clone());
-            tasks.spawn(async move {
-                provemesh_broker::export_queue_depths(b, Duration::from_secs(2), s).await;
-                Ok(())
-            });
+            Some(Broker::new(topo, store))
+        } else {
+            None
+        };
+        if let Some(broker) = broker.clone() {
+            if self.roles.prover_broker {
+                info!(
+                    replicas = self.mesh.replicas,
+                    store = broker.store().describe(),
+                    "proof broker running"
+                );
+                let (b, s) = (broker.clone(), shutdown.clone());
+                tasks.spawn(async move {
+                    provemesh_broker::export_queue_depths(b, Duration::from_secs(2), s).await;
+                    Ok(())
+                });
+            }
+            // A job the mesh gave up on must fail its epoch, not leave it waiting: the node
+            // turns dead letters into failure results even without --prover-broker.
             let s = shutdown.clone();
             tasks.spawn(async move {
                 provemesh_broker::run_dead_letters(broker, s).await;
                 Ok(())
             });
         }
-        if self.roles.archiver {
+        if let Some(broker) = broker.filter(|_| self.roles.prover_node) {
+            // The node runs its own archiver (--archiver names it, as in `aztec start`).
+            let config = prover_node::resolve(&self.node, &self.archiver, &self.quotes).await?;
+            let node = provemesh_prover_node::start(config, broker, shutdown.clone())
+                .await
+                .context("starting the prover node")?;
+            tasks.spawn(async move {
+                node.wait()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("prover node: {e}"))
+            });
+        } else if self.roles.archiver {
             let archiver = Archiver::open(self.archiver_config()?).context("archiver")?;
             let s = shutdown.clone();
             tasks.spawn(async move { archiver.run(s).await.context("archiver") });

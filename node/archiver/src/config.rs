@@ -269,7 +269,8 @@ impl ArchiverArgs {
     }
 }
 
-fn read_deployment(path: &Path) -> Result<Deployment, ConfigError> {
+/// Reads an L1_DEPLOYMENT_FILE (errors name the variable).
+pub fn read_deployment(path: &Path) -> Result<Deployment, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigError::new(
             "L1_DEPLOYMENT_FILE",

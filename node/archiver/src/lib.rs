@@ -28,7 +28,7 @@ mod store;
 mod sync;
 
 pub use archiver::{Archiver, SyncStatus};
-pub use config::{ArchiverArgs, ArchiverConfig, Contracts};
+pub use config::{read_deployment, ArchiverArgs, ArchiverConfig, Contracts};
 pub use error::{ArchiverError, StoreError};
 pub use events::L1Position;
 pub use source::{ChainEvent, L2Block, L2BlockSource};

@@ -250,6 +250,46 @@ impl<P: Provider + Clone> RollupContract<P> {
         })
     }
 
+    /// The deployment the Rollup at this address is wired to, read from its immutables
+    /// (fee asset, escrow, verifier, Inbox, Outbox) and the escrow's token: what a prover
+    /// needs when it is given only the Rollup's address. `rollup_l1_block` is where event
+    /// reads start (the Rollup does not know its own deployment block); the governance
+    /// proposer is not the prover's business and stays zero.
+    pub async fn deployment(&self, rollup_l1_block: u64) -> Result<crate::Deployment, L1Error> {
+        let e = |call| move |err| L1Error::from_contract(R, call, err);
+        let i = &self.inner;
+        let escrow = i
+            .PROOF_COMMITMENT_ESCROW()
+            .call()
+            .await
+            .map_err(e("PROOF_COMMITMENT_ESCROW"))?;
+        let token = crate::bindings::ProofCommitmentEscrow::new(escrow, i.provider())
+            .token()
+            .call()
+            .await
+            .map_err(|err| L1Error::from_contract("ProofCommitmentEscrow", "token", err))?;
+        let chain_id = i
+            .provider()
+            .get_chain_id()
+            .await
+            .map_err(|err| L1Error::Rpc {
+                contract: R,
+                call: "eth_chainId",
+                source: Box::new(alloy::contract::Error::TransportError(err)),
+            })?;
+        Ok(crate::Deployment {
+            chain_id,
+            token,
+            escrow,
+            verifier: i.VERIFIER().call().await.map_err(e("VERIFIER"))?,
+            inbox: i.INBOX().call().await.map_err(e("INBOX"))?,
+            outbox: i.OUTBOX().call().await.map_err(e("OUTBOX"))?,
+            rollup: self.address(),
+            rollup_l1_block,
+            governance_proposer: Address::ZERO,
+        })
+    }
+
     pub async fn tips(&self) -> Result<Tips, L1Error> {
         let t = self
             .inner

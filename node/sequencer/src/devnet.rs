@@ -48,7 +48,7 @@ pub struct DevnetSequencerArgs {
 
     /// Slots per epoch. The claim window is the first half of the next epoch, the proof
     /// window all of it.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub epoch_duration: u64,
 
     /// Most txs in one block.
@@ -182,6 +182,7 @@ pub async fn start(
     l1_url: &str,
     dev_keys: &(dyn Fn(usize) -> Option<String> + Sync),
     data_dir: &Path,
+    mint: &[(Address, U256)],
     shutdown: CancellationToken,
 ) -> Result<DevnetSequencer, DevnetSequencerError> {
     let url: url::Url = l1_url
@@ -218,6 +219,32 @@ pub async fn start(
     )
     .await
     .map_err(DevnetSequencerError::Deploy)?;
+
+    // Bond tokens for the devnet's provers, minted by the token's owner (the deployer, who
+    // is also the sequencer: before the sequencer sends its own transactions from it).
+    let owner = wallet_provider(url.clone(), sequencer_key.clone());
+    for (to, amount) in mint {
+        provemesh_l1::bindings::TestERC20::new(deployment.token, &owner)
+            .mint(*to, *amount)
+            .send()
+            .await
+            .map_err(|e| {
+                DevnetSequencerError::Deploy(provemesh_l1::L1Error::from_contract(
+                    "TestERC20",
+                    "mint",
+                    e,
+                ))
+            })?
+            .get_receipt()
+            .await
+            .map_err(|e| {
+                DevnetSequencerError::Deploy(provemesh_l1::L1Error::from_contract(
+                    "TestERC20",
+                    "mint",
+                    e.into(),
+                ))
+            })?;
+    }
 
     let mut config = SequencerConfig::new(url.clone(), deployment, Some(sequencer_key));
     config.rpc_listen = SocketAddr::from(([127, 0, 0, 1], args.sequencer_port));

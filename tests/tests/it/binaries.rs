@@ -146,30 +146,64 @@ async fn start_runs_broker_and_agent_and_jobs_inspects_the_mesh() {
     .await
 }
 
+/// The devnet's rollup on a fast clock: 2-second slots, 4-slot epochs.
+const FAST_ROLLUP: [&str; 4] = ["--slot-duration", "2", "--epoch-duration", "4"];
+
 #[test]
 fn devnet_proves_epochs_and_leaves_nothing_running() {
-    let out = provemesh(
+    // The README's first command, on a fast clock: the rollup's epochs won by the prover
+    // node, proved by the agents and verified on L1, with a tx load from the sequencer.
+    let args = [
         &[
             "devnet",
             "--epochs",
-            "2",
+            "3",
             "--agents",
             "3",
             "--proof-delay",
             "5ms",
-        ],
-        &[("LOG_LEVEL", "warn".into())],
-    )
-    .output()
-    .expect("devnet");
+            "--tps",
+            "6",
+        ][..],
+        &FAST_ROLLUP[..],
+    ]
+    .concat();
+    let out = provemesh(&args, &[("LOG_LEVEL", "warn".into())])
+        .output()
+        .expect("devnet");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "devnet failed: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let proven: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains(" proven: ") && l.contains("verified on L1"))
+        .collect();
+    assert_eq!(proven.len(), 3, "three epochs verified on L1:\n{stdout}");
+    // Each line ends with L1's proven tip: it moves forward, epoch after epoch.
+    let tips: Vec<u64> = proven
+        .iter()
+        .map(|l| {
+            l.rsplit("proven tip ")
+                .next()
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        })
+        .collect();
     assert!(
-        stdout.contains("epoch   1 proven") && stdout.contains("epoch   2 proven"),
+        tips.windows(2).all(|w| w[0] < w[1]) && tips[0] >= 1,
+        "{tips:?}"
+    );
+    assert!(
+        stdout.contains("L2 block"),
+        "the sequencer built blocks:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("3 epochs proven and verified on L1"),
         "{stdout}"
     );
     assert!(stdout.contains("devnet stopped"));
@@ -206,7 +240,12 @@ impl Drop for Guard {
 /// ports and the path of its agent settings file.
 fn devnet_until_first_epoch(extra: &[&str]) -> (std::process::Child, Vec<u16>, std::path::PathBuf) {
     use std::io::{BufRead, BufReader};
-    let args = [&["devnet", "--epochs", "0", "--agents", "2"][..], extra].concat();
+    let args = [
+        &["devnet", "--epochs", "0", "--agents", "2"][..],
+        &FAST_ROLLUP[..],
+        extra,
+    ]
+    .concat();
     let mut child = provemesh(&args, &[("LOG_LEVEL", "warn".into())])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -325,6 +325,7 @@ async fn a_jobs_trace_runs_from_the_node_through_the_agent_and_back() {
                 "2",
                 "--proof-delay",
                 "5ms",
+                "--synthetic",
             ],
             &[
                 ("LOG_LEVEL", "warn".into()),
