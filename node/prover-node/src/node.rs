@@ -426,6 +426,10 @@ pub async fn start(
         route,
         source: source.clone(),
         in_progress: capacity,
+        unprovable: {
+            let executed = executed.clone();
+            Arc::new(move || executed.state().stuck)
+        },
         poll_interval: config.poll_interval,
     });
     let quote_handle = monitor.handle();

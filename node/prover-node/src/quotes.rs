@@ -61,6 +61,10 @@ const SEND_ATTEMPTS: usize = 4;
 /// Counts the epochs being proved now.
 pub type CapacityProbe = Arc<dyn Fn() -> usize + Send + Sync>;
 
+/// The block the node cannot execute as L1 recorded it, and why (the world state
+/// synchronizer's stuck block), if any: no epoch ending at or after it can be proved.
+pub type UnprovableProbe = Arc<dyn Fn() -> Option<(u64, String)> + Send + Sync>;
+
 /// What the monitor is built from.
 pub struct MonitorConfig<S> {
     /// The Rollup, for reads (slot, claim, tips, timing).
@@ -78,6 +82,8 @@ pub struct MonitorConfig<S> {
     pub source: Arc<S>,
     /// How many epochs are being proved now, for `max_parallel_epochs`.
     pub in_progress: CapacityProbe,
+    /// What the node cannot execute: no bid for an epoch it could not prove.
+    pub unprovable: UnprovableProbe,
     /// How often L1 is read.
     pub poll_interval: Duration,
 }
@@ -422,6 +428,13 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
             self.skip(epoch, reason, state);
             return Ok(());
         }
+        if let Some((block, reason)) = (self.config.unprovable)() {
+            let last = unproven.last().map_or(0, |b| b.number);
+            if block <= last {
+                self.skip(epoch, SkipReason::Unprovable { block, reason }, state);
+                return Ok(());
+            }
+        }
         let proving = (self.config.in_progress)();
         let max = self.config.policy.max_parallel_epochs;
         if proving >= max {
@@ -620,6 +633,7 @@ mod tests {
             ),
             source: Arc::new(archiver),
             in_progress: Arc::new(|| 0),
+            unprovable: Arc::new(|| None),
             poll_interval: Duration::from_secs(1),
         });
         let shown = format!("{monitor:?}");

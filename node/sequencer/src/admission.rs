@@ -63,6 +63,8 @@ pub struct Admission {
     heights: TreeHeights,
     /// The world state's committed tip (updated by the block builder).
     tip: Arc<AtomicU64>,
+    /// Off only for a dishonest test sequencer (`include_invalid_client_proofs`).
+    check_client_proofs: bool,
 }
 
 impl Admission {
@@ -77,16 +79,25 @@ impl Admission {
             db,
             heights,
             tip,
+            check_client_proofs: true,
         }
+    }
+
+    /// Whether client proofs are verified (always, but for a dishonest test sequencer).
+    pub fn checking_client_proofs(mut self, check: bool) -> Self {
+        self.check_client_proofs = check;
+        self
     }
 
     /// Runs every check without changing anything.
     pub fn check(&self, tx: &Tx) -> Result<(), Refusal> {
         tx.check_format()
             .map_err(|e| Refusal::Tx(TxRejection::Format(e)))?;
-        SimulatedClientProofVerifier
-            .verify(tx)
-            .map_err(|e| Refusal::Tx(TxRejection::ClientProof(e)))?;
+        if self.check_client_proofs {
+            SimulatedClientProofVerifier
+                .verify(tx)
+                .map_err(|e| Refusal::Tx(TxRejection::ClientProof(e)))?;
+        }
         for (index, m) in tx.outputs.l2_to_l1_messages.iter().enumerate() {
             if field_address(m.recipient).is_none() {
                 return Err(Refusal::RecipientNotL1Address {

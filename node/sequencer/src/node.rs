@@ -56,6 +56,10 @@ pub struct SequencerConfig {
     pub governance_payload: Option<Address>,
     /// How often the block loop looks at L1 time.
     pub poll_interval: Duration,
+    /// Devnet and tests only: a dishonest sequencer that pools and includes txs whose
+    /// client proofs do not verify (L1 does not check them), to show that provers refuse
+    /// to prove such an epoch. Never set by `provemesh devnet`.
+    pub include_invalid_client_proofs: bool,
 }
 
 impl std::fmt::Debug for SequencerConfig {
@@ -95,6 +99,7 @@ impl SequencerConfig {
             fee_recipient: Fr::ZERO,
             governance_payload: None,
             poll_interval: Duration::from_millis(200),
+            include_invalid_client_proofs: false,
         }
     }
 }
@@ -390,7 +395,8 @@ async fn start_inner(
     let tip = Arc::new(AtomicU64::new(ws.tip()));
     let (events, _) = broadcast::channel(1024);
     let shared = Arc::new(Shared {
-        admission: Admission::new(pool.clone(), ws.database(), ws.heights(), tip.clone()),
+        admission: Admission::new(pool.clone(), ws.database(), ws.heights(), tip.clone())
+            .checking_client_proofs(!config.include_invalid_client_proofs),
         pool: pool.clone(),
         quotes: Mutex::new(QuoteCollector::new(
             quote_domain(d.chain_id, d.rollup),

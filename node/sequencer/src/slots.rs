@@ -78,6 +78,8 @@ pub(crate) struct SlotLoop {
     chain_id: u64,
     coinbase: Address,
     fee_recipient: Fr,
+    /// A dishonest test sequencer: client proofs are not checked.
+    include_invalid_client_proofs: bool,
     governance_payload: Option<Address>,
     /// Where the votes go; `None` when the deployment has no GovernanceProposer.
     governance: Option<GovernanceProposerContract<DynProvider>>,
@@ -126,6 +128,7 @@ impl SlotLoop {
             chain_id: d.chain_id,
             coinbase: config.coinbase.unwrap_or(address),
             fee_recipient: config.fee_recipient,
+            include_invalid_client_proofs: config.include_invalid_client_proofs,
             governance_payload: config.governance_payload,
             governance: (d.governance_proposer != Address::ZERO)
                 .then(|| GovernanceProposerContract::new(d.governance_proposer, wallet.clone())),
@@ -355,8 +358,13 @@ impl SlotLoop {
                 .map(|l| Fr::from_be_bytes_reduce(l.as_slice()))
                 .collect(),
         };
+        let dishonest = self.include_invalid_client_proofs;
         let processed: ProcessedBlock = with_ws(&self.ws, move |ws| {
-            process_block(ws, &SimulatedClientProofVerifier, &block)
+            if dishonest {
+                process_block(ws, &AnyClientProof, &block)
+            } else {
+                process_block(ws, &SimulatedClientProofVerifier, &block)
+            }
         })
         .await?
         .map_err(|source| SequencerError::Build {
@@ -485,5 +493,17 @@ impl SlotLoop {
                 describe_governance_error(&e)
             ),
         }
+    }
+}
+
+/// What a dishonest test sequencer checks of client proofs: nothing.
+struct AnyClientProof;
+
+impl provemesh_tx_processor::ClientProofVerifier for AnyClientProof {
+    fn verify(
+        &self,
+        _tx: &provemesh_common::tx::Tx,
+    ) -> Result<(), provemesh_common::tx::ClientProofError> {
+        Ok(())
     }
 }

@@ -37,7 +37,7 @@ pub(super) fn metrics() -> &'static QuoteMetrics {
             ),
             skipped: counter(
                 "provemesh.node.quotes.skipped",
-                "Ended epochs not bid for, by reason (below_min_reward, at_capacity, funds_short)",
+                "Ended epochs not bid for, by reason (below_min_reward, at_capacity, unprovable, funds_short)",
             ),
             failed: counter(
                 "provemesh.node.quotes.failed",

@@ -59,19 +59,33 @@ impl QuotePolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum SkipReason {
-    BelowMinimumReward { expected: U256, minimum: U256 },
-    AtCapacity { proving: usize, max: usize },
+    BelowMinimumReward {
+        expected: U256,
+        minimum: U256,
+    },
+    AtCapacity {
+        proving: usize,
+        max: usize,
+    },
+    /// The node cannot execute `block` (at or before the epoch's last block) as L1
+    /// recorded it: a quote won would end in a missed window and a slashed bond.
+    Unprovable {
+        block: u64,
+        reason: String,
+    },
 }
 
 impl SkipReason {
     pub const BELOW_MIN_REWARD: &'static str = "below_min_reward";
     pub const AT_CAPACITY: &'static str = "at_capacity";
+    pub const UNPROVABLE: &'static str = "unprovable";
 
     /// A stable short name (logs, metrics).
     pub fn kind(&self) -> &'static str {
         match self {
             SkipReason::BelowMinimumReward { .. } => Self::BELOW_MIN_REWARD,
             SkipReason::AtCapacity { .. } => Self::AT_CAPACITY,
+            SkipReason::Unprovable { .. } => Self::UNPROVABLE,
         }
     }
 }
@@ -85,6 +99,12 @@ impl std::fmt::Display for SkipReason {
             ),
             SkipReason::AtCapacity { proving, max } => {
                 write!(f, "{proving} epochs being proved, at most {max} at a time")
+            }
+            SkipReason::Unprovable { block, reason } => {
+                write!(
+                    f,
+                    "block {block} cannot be executed as L1 recorded it: {reason}"
+                )
             }
         }
     }

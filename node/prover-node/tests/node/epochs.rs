@@ -412,3 +412,96 @@ async fn an_l1_reorg_that_drops_a_block_of_the_epoch_being_proven_stops_it_and_n
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tx_with_an_invalid_client_proof_makes_its_epoch_unprovable_and_the_node_does_not_bid() {
+    within(150, async {
+        use provemesh_prover_node::quotes::{MonitorEvent, SkipReason};
+        use provemesh_sequencer::loadgen::{InvalidKind, TxFactory};
+        // A dishonest sequencer: it includes a tx whose client proof does not verify.
+        let sys = System::start_with(TIMING, 2, Duration::from_millis(10), 2.0, 1, |c| {
+            c.include_invalid_client_proofs = true
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let stop = CancellationToken::new();
+        let node = sys.node(sys.node_config(dir.path()), &stop).await;
+        let mut events = node.subscribe();
+        let mut quotes = node.subscribe_quotes();
+        let mut proposed = sys.seq.subscribe();
+
+        // After the node proved a first epoch, the bad tx goes in.
+        let (first, _) = next_published(&mut events, 90).await;
+        let bad =
+            TxFactory::new(&crate::support::genesis(), 4242).invalid(InvalidKind::BadClientProof);
+        let bad_hash = bad[0].hash().expect("a well-formed tx has a hash");
+        let client =
+            provemesh_p2p::http_client(&sys.seq.rpc_url(), Duration::from_secs(5)).unwrap();
+        for tx in bad {
+            client
+                .send_tx(provemesh_p2p::wire::HexTx(tx))
+                .await
+                .expect("the dishonest sequencer pools it");
+        }
+        let block = crate::support::next_event(&mut proposed, 30, |e| match e {
+            provemesh_sequencer::SequencerEvent::BlockProposed { number, txs, .. }
+                if txs.contains(&bad_hash) =>
+            {
+                Some(*number)
+            }
+            _ => None,
+        })
+        .await;
+        let epoch: u64 = sys
+            .chain
+            .rollup
+            .instance()
+            .getEpochForBlock(U256::from(block))
+            .call()
+            .await
+            .unwrap()
+            .saturating_to();
+        assert!(epoch > first);
+
+        // The node refuses to bid for it, naming the block and the client proof.
+        let reason = tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                match quotes.recv().await {
+                    Ok(MonitorEvent::QuoteSkipped {
+                        epoch: e,
+                        reason: r @ SkipReason::Unprovable { .. },
+                    }) if e == epoch => return r,
+                    Ok(MonitorEvent::QuoteSent { epoch: e, .. }) if e == epoch => {
+                        panic!(
+                            "the node bid for epoch {epoch}, whose block {block} it cannot execute"
+                        )
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(e) => panic!("quote events ended: {e}"),
+                }
+            }
+        })
+        .await
+        .expect("the node said why it does not bid");
+        let SkipReason::Unprovable { block: at, reason } = reason else {
+            unreachable!()
+        };
+        assert_eq!(at, block);
+        assert!(reason.contains("client_proof"), "{reason}");
+        assert!(reason.contains(&bad_hash.to_string()), "{reason}");
+        // Nothing of that epoch was proved or submitted.
+        assert!(node.epochs.get(epoch).is_none());
+        assert_eq!(sys.chain.proven_events(epoch).await, 0);
+        assert!(sys
+            .mesh
+            .broker
+            .epoch_statuses(EpochNumber(epoch))
+            .await
+            .unwrap()
+            .is_empty());
+        stop.cancel();
+        node.wait().await.unwrap();
+        sys.stop().await;
+    })
+    .await
+}

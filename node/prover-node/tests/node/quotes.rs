@@ -134,6 +134,7 @@ impl Bid {
             route,
             source: Arc::new(self.archiver.clone()),
             in_progress: Arc::new(|| 0),
+            unprovable: Arc::new(|| None),
             poll_interval: Duration::from_millis(200),
         });
         let (handle, events) = (m.handle(), m.subscribe());

@@ -147,11 +147,24 @@ impl System {
         tps: f64,
         min_txs: usize,
     ) -> System {
+        Self::start_with(timing, agents, delay, tps, min_txs, |_| {}).await
+    }
+
+    /// [`Self::start`], with the sequencer's configuration adjusted by `tweak`.
+    pub async fn start_with(
+        timing: Timing,
+        agents: usize,
+        delay: Duration,
+        tps: f64,
+        min_txs: usize,
+        tweak: impl FnOnce(&mut provemesh_sequencer::SequencerConfig),
+    ) -> System {
         let (chain, ws) = Chain::start(timing).await;
         chain.fund(PROVER, 1_000 * MIN_BOND, false).await;
         let shutdown = CancellationToken::new();
         let mut sc = chain.sequencer_config();
         sc.min_txs_per_block = min_txs;
+        tweak(&mut sc);
         let seq = sequencer(sc, ws, &shutdown).await;
         let generator = LoadGenerator::new(
             LoadConfig {
