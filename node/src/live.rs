@@ -486,7 +486,11 @@ mod tests {
             .find(|l| l.contains("private_base_rollup"))
             .unwrap();
         assert_eq!(base.matches('█').count(), BAR_WIDTH as usize, "longest bar");
-        let root = frame.lines().find(|l| l.contains("root_rollup ")).unwrap();
+        // (not block_root_rollup, listed before it)
+        let root = frame
+            .lines()
+            .find(|l| l.trim_start().starts_with("root_rollup "))
+            .unwrap();
         assert_eq!(root.matches('█').count(), 3, "1 of 15, rounded up");
         assert!(frame.contains("none seen yet"));
     }

@@ -383,3 +383,91 @@ async fn a_jobs_trace_runs_from_the_node_through_the_agent_and_back() {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prover_nodes_epochs_quotes_and_l1_publishing_reach_the_collector() {
+    within(Duration::from_secs(150), async {
+        let receiver = Receiver::start().await;
+        // The devnet's rollup on a fast clock: its prover node wins, proves and publishes
+        // two epochs.
+        let child = provemesh(
+            &[
+                "devnet",
+                "--epochs",
+                "2",
+                "--agents",
+                "2",
+                "--proof-delay",
+                "5ms",
+                "--slot-duration",
+                "2",
+                "--epoch-duration",
+                "4",
+            ],
+            &[
+                ("LOG_LEVEL", "warn".into()),
+                ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", receiver.endpoint()),
+                ("OTEL_METRIC_EXPORT_INTERVAL", "1s".into()),
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("devnet");
+        let _guard = scopeguard(nix::unistd::Pid::from_raw(child.id() as i32));
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The last push happens as the process stops: every count is final.
+        let t = receiver.totals();
+        let published = stdout.matches("verified on L1 (tx").count() as f64;
+        assert_eq!(published, 2.0, "{stdout}");
+        assert_eq!(t.get("provemesh.node.epochs"), Some(&published), "{t:?}");
+        assert!(
+            t.get("provemesh.node.quotes.sent").copied().unwrap_or(0.0) >= published,
+            "{t:?}"
+        );
+        assert!(
+            t.get("provemesh.node.quotes.won").copied().unwrap_or(0.0) >= published,
+            "{t:?}"
+        );
+        assert!(
+            t.get("provemesh.node.blocks.executed")
+                .copied()
+                .unwrap_or(0.0)
+                >= 2.0,
+            "{t:?}"
+        );
+        assert!(
+            t.get("provemesh.node.world_state.tip")
+                .copied()
+                .unwrap_or(0.0)
+                >= 2.0,
+            "{t:?}"
+        );
+        assert_eq!(
+            t.get("provemesh.l1_publisher.gas_used"),
+            Some(&published),
+            "one landed submission per epoch: {t:?}"
+        );
+        assert!(
+            t.get("provemesh.epoch.proving_time")
+                .copied()
+                .unwrap_or(0.0)
+                >= published,
+            "{t:?}"
+        );
+        assert!(
+            t.contains_key("provemesh.archiver.l2_proven_block"),
+            "{t:?}"
+        );
+    })
+    .await
+}

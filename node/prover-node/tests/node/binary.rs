@@ -1,10 +1,11 @@
 //! The product as an operator runs it: `provemesh start --prover-node --archiver
 //! --prover-broker` as a process, configured by the seed's variables alone, wins and proves
-//! epochs of a live rollup (agents elsewhere on the mesh), answers on AZTEC_PORT, and stops
-//! cleanly on SIGTERM without ever printing its key.
+//! epochs of a live rollup (agents elsewhere on the mesh), survives `kill -9` mid-epoch (the
+//! restarted process finishes the epoch, and every epoch lands on L1 once), answers on
+//! AZTEC_PORT, and stops cleanly on SIGTERM without ever printing its key.
 
 use crate::support::{within, PROVER};
-use crate::system::{System, TIMING};
+use crate::system::{System, SLOW_TIMING};
 use provemesh_prover_node::rpc::ProverNodeApiClient as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -24,70 +25,143 @@ fn provemesh_binary() -> std::path::PathBuf {
     bin
 }
 
+/// A `provemesh start --prover-node --archiver --prover-broker` process for `sys`, its data
+/// in `dir`, JSON-RPC on `port`, its output in `log`.
+fn spawn_node(
+    sys: &System,
+    dir: &std::path::Path,
+    port: u16,
+    key: &str,
+    log: &tempfile::NamedTempFile,
+) -> std::process::Child {
+    Command::new(provemesh_binary())
+        .args(["start", "--prover-node", "--archiver", "--prover-broker"])
+        .env_clear()
+        .env("ETHEREUM_HOSTS", sys.chain.url().as_str())
+        .env("L1_CHAIN_ID", crate::support::CHAIN_ID.to_string())
+        .env("DATA_DIRECTORY", dir)
+        .env("AZTEC_PORT", port.to_string())
+        .env("PROVER_RPC_LISTEN_IP", "127.0.0.1")
+        .env("PROVER_PUBLISHER_PRIVATE_KEY", key)
+        .env("AZTEC_NODE_URL", sys.seq.rpc_url())
+        .env("PROVER_COORDINATION_NODE_URL", sys.seq.rpc_url())
+        .env("PROVER_BROKER_HOST", &sys.mesh.url)
+        .env("PROVER_MESH_ACK_WAIT", "2s")
+        .env(
+            "PROVER_PROOF_STORE",
+            format!("file://{}", sys.mesh.dir.path().join("proofs").display()),
+        )
+        .env("QUOTE_PROVIDER_BASIS_POINT_FEE", "250")
+        .env("ARCHIVER_POLLING_INTERVAL_MS", "200")
+        .env("LOG_LEVEL", "info")
+        .stdin(Stdio::null())
+        .stdout(log.reopen().unwrap())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .expect("spawn provemesh")
+}
+
+/// Epochs with an `EpochProven` on L1, and how many each.
+async fn proven_on_l1(sys: &System) -> Vec<(u64, usize)> {
+    let mut out = Vec::new();
+    for e in 0..12 {
+        let n = sys.chain.proven_events(e).await;
+        if n > 0 {
+            out.push((e, n));
+        }
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_binary_proves_epochs_from_the_seeds_variables_and_stops_on_sigterm() {
-    within(180, async {
-        let sys = System::start(TIMING, 3, Duration::from_millis(10), 4.0, 1).await;
+async fn the_binary_proves_epochs_survives_kill_9_mid_epoch_and_stops_on_sigterm() {
+    within(240, async {
+        // Slow enough proofs that the kill lands while an epoch is on the mesh.
+        let sys = System::start(SLOW_TIMING, 3, Duration::from_millis(100), 3.0, 1).await;
         let dir = tempfile::tempdir().unwrap();
         let key = format!("{}", sys.chain.keys[PROVER].to_bytes());
         let port = provemesh_harness::free_port();
         let log = tempfile::NamedTempFile::new().unwrap();
-        let mut child = Command::new(provemesh_binary())
-            .args(["start", "--prover-node", "--archiver", "--prover-broker"])
-            .env_clear()
-            .env("ETHEREUM_HOSTS", sys.chain.url().as_str())
-            .env("L1_CHAIN_ID", crate::support::CHAIN_ID.to_string())
-            .env("DATA_DIRECTORY", dir.path())
-            .env("AZTEC_PORT", port.to_string())
-            .env("PROVER_RPC_LISTEN_IP", "127.0.0.1")
-            .env("PROVER_PUBLISHER_PRIVATE_KEY", &key)
-            .env("AZTEC_NODE_URL", sys.seq.rpc_url())
-            .env("PROVER_COORDINATION_NODE_URL", sys.seq.rpc_url())
-            .env("PROVER_BROKER_HOST", &sys.mesh.url)
-            .env("PROVER_MESH_ACK_WAIT", "2s")
-            .env(
-                "PROVER_PROOF_STORE",
-                format!("file://{}", sys.mesh.dir.path().join("proofs").display()),
-            )
-            .env("QUOTE_PROVIDER_BASIS_POINT_FEE", "250")
-            .env("ARCHIVER_POLLING_INTERVAL_MS", "200")
-            .env("LOG_LEVEL", "info")
-            .stdin(Stdio::null())
-            .stdout(log.reopen().unwrap())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .expect("spawn provemesh");
-        let read_log = || std::fs::read_to_string(log.path()).unwrap_or_default();
+        let mut child = spawn_node(&sys, dir.path(), port, &key, &log);
+        let read_log =
+            |log: &tempfile::NamedTempFile| std::fs::read_to_string(log.path()).unwrap_or_default();
+        let rpc = |port: u16| {
+            provemesh_p2p::http_client(&format!("http://127.0.0.1:{port}"), Duration::from_secs(5))
+                .unwrap()
+        };
 
-        // Two epochs proven on L1 by the process.
-        let proven = tokio::time::timeout(Duration::from_secs(120), async {
+        // A first epoch proven on L1 by the process, from the seed's variables alone.
+        tokio::time::timeout(Duration::from_secs(90), async {
             loop {
                 if let Ok(Some(status)) = child.try_wait() {
-                    panic!("provemesh exited with {status}:\n{}", read_log());
+                    panic!("provemesh exited with {status}:\n{}", read_log(&log));
                 }
-                let mut epochs = Vec::new();
-                for e in 0..8 {
-                    if sys.chain.proven_events(e).await == 1 {
-                        epochs.push(e);
-                    }
+                if !proven_on_l1(&sys).await.is_empty() {
+                    return;
                 }
-                if epochs.len() >= 2 {
-                    return epochs;
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
             }
         })
         .await
-        .unwrap_or_else(|_| panic!("no two epochs proven in time:\n{}", read_log()));
+        .unwrap_or_else(|_| panic!("no epoch proven in time:\n{}", read_log(&log)));
+
+        // The next epoch, caught mid-proof through the node's own JSON-RPC: kill -9.
+        let client = rpc(port);
+        let victim = tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                if let Ok(status) = client.status().await {
+                    if let Some(e) = status.epochs.iter().find(|e| {
+                        e.state == provemesh_prover_node::rpc::EpochPhase::Proving
+                            && e.jobs_done > 0
+                            && e.jobs_done < e.jobs_total
+                    }) {
+                        return e.epoch;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no epoch seen mid-proof:\n{}", read_log(&log)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let first_log = read_log(&log);
+
+        // Restarted on the same data directory: it finishes that epoch, once, and goes on.
+        let port = provemesh_harness::free_port();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut child = spawn_node(&sys, dir.path(), port, &key, &log);
+        tokio::time::timeout(Duration::from_secs(90), async {
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("provemesh exited with {status}:\n{}", read_log(&log));
+                }
+                let proven = proven_on_l1(&sys).await;
+                if proven.iter().any(|(e, _)| *e == victim)
+                    && proven.iter().any(|(e, _)| *e > victim)
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "epoch {victim} and a later one not proven after the restart:\n{}",
+                read_log(&log)
+            )
+        });
+        for (e, n) in proven_on_l1(&sys).await {
+            assert_eq!(n, 1, "epoch {e} proven {n} times on L1");
+        }
 
         // Its JSON-RPC on AZTEC_PORT tells the same story.
-        let rpc =
-            provemesh_p2p::http_client(&format!("http://127.0.0.1:{port}"), Duration::from_secs(5))
-                .unwrap();
-        let status = rpc.status().await.expect("prover_getStatus");
+        let client = rpc(port);
+        let status = client.status().await.expect("prover_getStatus");
         assert!(status.l2_proven_tip >= 1, "{status:?}");
-        let quotes = rpc.quotes().await.expect("prover_getQuotes");
-        assert!(quotes.len() >= proven.len(), "{quotes:?}");
+        let quotes = client.quotes().await.expect("prover_getQuotes");
+        assert!(!quotes.is_empty(), "{quotes:?}");
         let fees = sys
             .chain
             .rollup
@@ -117,13 +191,15 @@ async fn the_binary_proves_epochs_from_the_seeds_variables_and_stops_on_sigterm(
         .await;
         let Ok(exit) = exit else {
             let _ = child.kill();
-            panic!("provemesh did not stop on SIGTERM:\n{}", read_log());
+            panic!("provemesh did not stop on SIGTERM:\n{}", read_log(&log));
         };
-        let text = read_log();
+        let text = read_log(&log);
         assert!(exit.success(), "exit {exit}:\n{text}");
         let bare = key.trim_start_matches("0x");
-        assert!(!text.contains(bare), "the private key appeared in the log");
-        assert!(text.contains("prover node running"), "{text}");
+        for t in [&first_log, &text] {
+            assert!(!t.contains(bare), "the private key appeared in the log");
+            assert!(t.contains("prover node running"), "{t}");
+        }
         sys.stop().await;
     })
     .await
