@@ -288,10 +288,11 @@ impl DevnetCommand {
             .world_state_genesis()
             .await
             .context("node_getWorldStateGenesis")?;
-        let p2p = match sequencer.node.p2p() {
-            Some(p) => Some(P2pConfig::loopback(p.listen_addrs())),
-            None => None,
-        };
+        // With P2P on, the node finds the sequencer as its boot node.
+        let p2p = sequencer
+            .node
+            .p2p()
+            .map(|p| P2pConfig::loopback(p.listen_addrs()));
         let s = &self.sequencer;
         let config = ProverNodeConfig {
             l1_urls: vec![anvil.url().parse()?],

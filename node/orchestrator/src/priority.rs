@@ -92,10 +92,21 @@ pub fn order_longest_first<T>(
 }
 
 /// A path length with a total order (paths are finite sums of non-negative estimates).
-#[derive(PartialEq, PartialOrd)]
 struct Ordered(f64);
 
+impl PartialEq for Ordered {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
 impl Eq for Ordered {}
+
+impl PartialOrd for Ordered {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl Ord for Ordered {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
@@ -167,8 +178,9 @@ mod tests {
         assert!((at(b.base_parities[1]) - 0.33).abs() < 1e-9);
         // The same numbers as the whole-DAG pass.
         let all = d.remaining_paths(|i| times.secs(d.node(i).proof_type));
-        for i in 0..d.len() {
-            assert!((all[i] - at(i)).abs() < 1e-9, "{}", d.node(i).key);
+        assert_eq!(all.len(), d.len());
+        for (i, path) in all.iter().enumerate() {
+            assert!((path - at(i)).abs() < 1e-9, "{}", d.node(i).key);
         }
     }
 

@@ -197,9 +197,8 @@ async fn half_the_agents_crash_mid_epoch_and_the_epoch_still_lands() {
         let node = sys.node(sys.node_config(dir.path()), &stop).await;
         let mut events = node.subscribe();
         let started = loop {
-            match events.recv().await.unwrap() {
-                EpochEvent::Started { epoch } => break epoch,
-                _ => {}
+            if let EpochEvent::Started { epoch } = events.recv().await.unwrap() {
+                break epoch;
             }
         };
         // Wait for the first proofs, then two agents vanish (kill -9).
