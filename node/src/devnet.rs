@@ -402,8 +402,9 @@ impl DevnetCommand {
         }
         if failure.is_none() && published > 0 && self.epochs > 0 {
             let fees = rollup.fees_of(signer.address()).await?;
+            let s = if published == 1 { "" } else { "s" };
             say!(
-                "\n{published} epochs proven and verified on L1; fees earned by the prover: {fees}"
+                "\n{published} epoch{s} proven and verified on L1; fees earned by the prover: {fees}"
             );
         }
         if !self.stay || failure.is_some() {

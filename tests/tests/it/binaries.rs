@@ -385,3 +385,41 @@ fn devnet_killed_outright_leaves_no_server_behind() {
     let _ = child.wait();
     assert_ports_close(&ports);
 }
+
+#[test]
+fn devnet_on_a_terminal_shows_the_proof_tree_filling_up() {
+    // `script` (util-linux) gives the devnet a pseudo-terminal, as a person running it has;
+    // proofs slow enough that the live line is drawn while the epoch is on the mesh.
+    let devnet = binary("provemesh");
+    let cmd = format!(
+        "{} devnet --epochs 1 --agents 2 --proof-delay 150ms --slot-duration 2 --epoch-duration 4",
+        devnet.display()
+    );
+    let out = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("LOG_LEVEL", "warn")
+        .env("TERM", "dumb")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) runs the devnet on a pseudo-terminal");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    // The live line: redrawn in place (carriage return, erase line), a bar of the proof
+    // tree, jobs done of total, agents proving, queued jobs, proofs per second.
+    let frames: Vec<&str> = text
+        .split("\r\x1b[2K")
+        .filter(|f| f.starts_with("epoch ") && f.contains(" jobs, ") && f.contains("proofs/s"))
+        .collect();
+    assert!(!frames.is_empty(), "no live progress line drawn:\n{text}");
+    let f = frames[frames.len() / 2];
+    let bar = f
+        .split('[')
+        .nth(1)
+        .and_then(|b| b.split(']').next())
+        .unwrap_or("");
+    assert_eq!(bar.chars().count(), 20, "a 20-cell bar: {f:?}");
+    assert!(bar.chars().all(|c| c == '#' || c == '-'), "{f:?}");
+    assert!(text.contains("1 epoch proven and verified on L1"), "{text}");
+}
