@@ -8,6 +8,7 @@
 //! come from the repo-local `.tools/` that `scripts/bootstrap` fills.
 
 mod anvil;
+pub mod jwt;
 mod link;
 mod nats;
 pub mod process;

@@ -11,6 +11,7 @@ mod deploy;
 mod harness;
 mod mesh_basics;
 mod mesh_chaos;
+mod operator_jwt;
 mod regions;
 mod report;
 mod security;
