@@ -205,73 +205,61 @@ async fn the_binary_proves_epochs_survives_kill_9_mid_epoch_and_stops_on_sigterm
     .await
 }
 
+/// `provemesh start ARGS` with a fixed prover key and the node's L1 variables pointing at
+/// `l1`, plus `extra`; its exit code and standard error.
+fn start_refused(args: &[&str], l1: &str, extra: &[(&str, String)]) -> (Option<i32>, String) {
+    let out = Command::new(provemesh_binary())
+        .arg("start")
+        .args(args)
+        .env_clear()
+        .env("ETHEREUM_HOSTS", l1)
+        .env("L1_CHAIN_ID", "31337")
+        .env("DATA_DIRECTORY", "/tmp/provemesh-never-used")
+        .env(
+            "PROVER_PUBLISHER_PRIVATE_KEY",
+            format!("0x{}", "11".repeat(32)),
+        )
+        .env("PROVER_COORDINATION_NODE_URL", l1)
+        .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains(&"11".repeat(16)), "the key was echoed: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    (out.status.code(), err)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_names_what_is_wrong_before_starting() {
+    let dead = format!("http://127.0.0.1:{}", provemesh_harness::free_port());
     // Without --archiver: refused, naming it.
-    let out = Command::new(provemesh_binary())
-        .args(["start", "--prover-node"])
-        .env_clear()
-        .env("ETHEREUM_HOSTS", "http://127.0.0.1:1")
-        .env("L1_CHAIN_ID", "31337")
-        .env("DATA_DIRECTORY", "/tmp/provemesh-never-used")
-        .env(
-            "PROVER_PUBLISHER_PRIVATE_KEY",
-            "0x1111111111111111111111111111111111111111111111111111111111111111",
-        )
-        .env("PROVER_COORDINATION_NODE_URL", "http://127.0.0.1:1")
-        .env("AZTEC_NODE_URL", "http://127.0.0.1:1")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("--archiver"), "{err}");
-    assert!(
-        !err.contains("1111111111111111"),
-        "the key was echoed: {err}"
+    let (code, err) = start_refused(
+        &["--prover-node"],
+        &dead,
+        &[("AZTEC_NODE_URL", dead.clone())],
     );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--archiver"), "{err}");
 
     // With --archiver but no AZTEC_NODE_URL: the genesis has no source.
-    let out = Command::new(provemesh_binary())
-        .args(["start", "--prover-node", "--archiver"])
-        .env_clear()
-        .env("ETHEREUM_HOSTS", "http://127.0.0.1:1")
-        .env("L1_CHAIN_ID", "31337")
-        .env("DATA_DIRECTORY", "/tmp/provemesh-never-used")
-        .env(
-            "PROVER_PUBLISHER_PRIVATE_KEY",
-            "0x1111111111111111111111111111111111111111111111111111111111111111",
-        )
-        .env("PROVER_COORDINATION_NODE_URL", "http://127.0.0.1:1")
-        .env("PROVER_PROOF_STORE", "memory://")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let (code, err) = start_refused(
+        &["--prover-node", "--archiver"],
+        &dead,
+        &[("PROVER_PROOF_STORE", "memory://".into())],
+    );
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("AZTEC_NODE_URL"), "{err}");
 
-    // A node that is not there: a clear error at start, exit 1, no panic.
-    let port = provemesh_harness::free_port();
-    let out = Command::new(provemesh_binary())
-        .args(["start", "--prover-node", "--archiver"])
-        .env_clear()
-        .env("ETHEREUM_HOSTS", format!("http://127.0.0.1:{port}"))
-        .env("L1_CHAIN_ID", "31337")
-        .env("DATA_DIRECTORY", "/tmp/provemesh-never-used")
-        .env(
-            "PROVER_PUBLISHER_PRIVATE_KEY",
-            "0x1111111111111111111111111111111111111111111111111111111111111111",
-        )
-        .env(
-            "PROVER_COORDINATION_NODE_URL",
-            format!("http://127.0.0.1:{port}"),
-        )
-        .env("AZTEC_NODE_URL", format!("http://127.0.0.1:{port}"))
-        .env("PROVER_PROOF_STORE", "memory://")
-        .env("PROVER_BROKER_HOST", format!("nats://127.0.0.1:{port}"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    // Nothing where the mesh and the nodes should be: a clear error at start, exit 1.
+    let (code, err) = start_refused(
+        &["--prover-node", "--archiver"],
+        &dead,
+        &[
+            ("AZTEC_NODE_URL", dead.clone()),
+            ("PROVER_PROOF_STORE", "memory://".into()),
+            ("PROVER_BROKER_HOST", dead.replace("http", "nats")),
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
     assert!(err.starts_with("error:"), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
 }
