@@ -1,6 +1,6 @@
 //! `provemesh start --prover-node --archiver`: the seed's variables and the quote policy's
 //! turned into the prover node's configuration. Everything a flag can get wrong is checked
-//! in [`QuoteArgs::validate`] before anything starts; what only L1 or the node at
+//! in [`ProverNodeArgs::validate`] before anything starts; what only L1 or the node at
 //! AZTEC_NODE_URL can answer (contract addresses, the world state genesis, the Rollup's
 //! minimum bond) is asked in [`resolve`], with errors naming the variable that led there.
 
@@ -20,10 +20,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tracing::info;
 
-/// What the node bids (Aztec's QUOTE_PROVIDER_* names where they exist).
+/// The prover node's own settings beyond the seed's: what it bids (Aztec's QUOTE_PROVIDER_*
+/// names where they exist) and where it listens.
 #[derive(Debug, Clone, Args, PartialEq, Eq)]
-#[command(next_help_heading = "Quotes")]
-pub struct QuoteArgs {
+#[command(next_help_heading = "Prover node: quotes and listeners")]
+pub struct ProverNodeArgs {
     /// The prover's share of an epoch's fees asked in each quote, in basis points (0-10000).
     #[arg(long = "quote-provider-basis-point-fee", env = "QUOTE_PROVIDER_BASIS_POINT_FEE",
           value_name = "QUOTE_PROVIDER_BASIS_POINT_FEE", default_value_t = 0,
@@ -88,7 +89,7 @@ fn token_amount(raw: &str) -> Result<U256, String> {
         .map_err(|_| format!("{raw:?} is not a whole number of token base units"))
 }
 
-impl QuoteArgs {
+impl ProverNodeArgs {
     pub fn validate(&self, node: &NodeArgs) -> Result<(), ConfigError> {
         if node.p2p_enabled {
             listen_addr(&self.p2p_listen)?;
@@ -113,7 +114,7 @@ impl QuoteArgs {
 pub async fn resolve(
     node: &NodeArgs,
     archiver: &ArchiverArgs,
-    quotes: &QuoteArgs,
+    args: &ProverNodeArgs,
 ) -> anyhow::Result<ProverNodeConfig> {
     let var = |v: &'static str, r: &str| ConfigError::new(v, r.to_string());
     let key = node
@@ -140,7 +141,10 @@ pub async fn resolve(
         .with_context(|| asked("node_getWorldStateGenesis"))?;
 
     // The contracts: a deployment file or addresses when given, else the node's.
-    let explicit = archiver.deployment_file.is_some() || archiver.rollup.is_some();
+    let explicit = archiver.deployment_file.is_some()
+        || archiver.rollup.is_some()
+        || archiver.inbox.is_some()
+        || archiver.outbox.is_some();
     let deployment: Deployment = if explicit {
         let a = archiver.resolve(
             &node.ethereum_hosts,
@@ -204,7 +208,7 @@ pub async fn resolve(
         .call()
         .await
         .map_err(|e| provemesh_l1::L1Error::from_contract("Rollup", "MIN_BOND_AMOUNT", e))?;
-    let bond_amount = match quotes.bond_amount {
+    let bond_amount = match args.bond_amount {
         Some(b) => b,
         None => {
             info!(%min_bond, "QUOTE_PROVIDER_BOND_AMOUNT not set: bonding the Rollup's minimum");
@@ -213,7 +217,7 @@ pub async fn resolve(
     };
     let p2p = if node.p2p_enabled {
         let mut c = P2pConfig::loopback(Vec::new());
-        c.listen = vec![listen_addr(&quotes.p2p_listen)?];
+        c.listen = vec![listen_addr(&args.p2p_listen)?];
         if let Some(b) = &node.boot_node_url {
             c.boot_nodes = vec![provemesh_p2p::parse_boot_node(b)
                 .map_err(|e| ConfigError::new("BOOT_NODE_URL", e.to_string()))?];
@@ -237,18 +241,18 @@ pub async fn resolve(
         deployment,
         data_directory,
         signer,
-        rpc_listen: SocketAddr::new(quotes.rpc_ip, node.port),
+        rpc_listen: SocketAddr::new(args.rpc_ip, node.port),
         node_url: Some(node_url),
         coordination_url: node.coordination_node_url.clone(),
         p2p,
         genesis: provemesh_prover_node::world_state_config(&genesis),
         policy: QuotePolicy {
-            basis_point_fee: quotes.basis_point_fee,
+            basis_point_fee: args.basis_point_fee,
             bond_amount,
-            min_fee_reward: quotes.min_fee_reward,
-            max_parallel_epochs: usize::from(quotes.max_pending_jobs),
+            min_fee_reward: args.min_fee_reward,
+            max_parallel_epochs: usize::from(args.max_pending_jobs),
             validity_slots: timing.epoch_duration,
-            auto_deposit: quotes.auto_deposit,
+            auto_deposit: args.auto_deposit,
         },
         sync: Default::default(),
         supervisor: Default::default(),

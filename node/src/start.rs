@@ -1,7 +1,7 @@
 //! `provemesh start`: runs the chosen components in one process until a signal.
 
 use crate::args::{NodeArgs, RoleArgs};
-use crate::prover_node::{self, QuoteArgs};
+use crate::prover_node::{self, ProverNodeArgs};
 use anyhow::Context as _;
 use clap::Args;
 use provemesh_agent::launch::{self, AgentCommand};
@@ -26,7 +26,7 @@ pub struct StartCommand {
     #[command(flatten)]
     pub archiver: ArchiverArgs,
     #[command(flatten)]
-    pub quotes: QuoteArgs,
+    pub prover: ProverNodeArgs,
 }
 
 /// Why `start` stopped before running anything.
@@ -56,7 +56,7 @@ impl StartCommand {
             self.mesh.validate()?;
         }
         if r.prover_node {
-            self.quotes.validate(&self.node)?;
+            self.prover.validate(&self.node)?;
         }
         // The prover node's archiver may take its contracts from AZTEC_NODE_URL: checked
         // when they are resolved, at start.
@@ -114,7 +114,7 @@ impl StartCommand {
         }
         if let Some(broker) = broker.filter(|_| self.roles.prover_node) {
             // The node runs its own archiver (--archiver names it, as in `aztec start`).
-            let config = prover_node::resolve(&self.node, &self.archiver, &self.quotes).await?;
+            let config = prover_node::resolve(&self.node, &self.archiver, &self.prover).await?;
             let node = provemesh_prover_node::start(config, broker, shutdown.clone())
                 .await
                 .context("starting the prover node")?;

@@ -33,6 +33,7 @@ fn spawn_node(
     port: u16,
     key: &str,
     log: &tempfile::NamedTempFile,
+    extra: &[(&str, String)],
 ) -> std::process::Child {
     Command::new(provemesh_binary())
         .args(["start", "--prover-node", "--archiver", "--prover-broker"])
@@ -54,6 +55,7 @@ fn spawn_node(
         .env("QUOTE_PROVIDER_BASIS_POINT_FEE", "250")
         .env("ARCHIVER_POLLING_INTERVAL_MS", "200")
         .env("LOG_LEVEL", "info")
+        .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::null())
         .stdout(log.reopen().unwrap())
         .stderr(log.reopen().unwrap())
@@ -82,7 +84,7 @@ async fn the_binary_proves_epochs_survives_kill_9_mid_epoch_and_stops_on_sigterm
         let key = format!("{}", sys.chain.keys[PROVER].to_bytes());
         let port = provemesh_harness::free_port();
         let log = tempfile::NamedTempFile::new().unwrap();
-        let mut child = spawn_node(&sys, dir.path(), port, &key, &log);
+        let mut child = spawn_node(&sys, dir.path(), port, &key, &log, &[]);
         let read_log =
             |log: &tempfile::NamedTempFile| std::fs::read_to_string(log.path()).unwrap_or_default();
         let rpc = |port: u16| {
@@ -128,9 +130,18 @@ async fn the_binary_proves_epochs_survives_kill_9_mid_epoch_and_stops_on_sigterm
         let first_log = read_log(&log);
 
         // Restarted on the same data directory: it finishes that epoch, once, and goes on.
+        // This time the contracts are configured by address (the escrow, bond token and
+        // verifier are read from the Rollup) instead of asked of AZTEC_NODE_URL.
         let port = provemesh_harness::free_port();
         let log = tempfile::NamedTempFile::new().unwrap();
-        let mut child = spawn_node(&sys, dir.path(), port, &key, &log);
+        let d = sys.chain.deployment;
+        let by_address = [
+            ("ROLLUP_CONTRACT_ADDRESS", d.rollup.to_string()),
+            ("INBOX_CONTRACT_ADDRESS", d.inbox.to_string()),
+            ("OUTBOX_CONTRACT_ADDRESS", d.outbox.to_string()),
+            ("ARCHIVER_L1_START_BLOCK", d.rollup_l1_block.to_string()),
+        ];
+        let mut child = spawn_node(&sys, dir.path(), port, &key, &log, &by_address);
         tokio::time::timeout(Duration::from_secs(90), async {
             loop {
                 if let Ok(Some(status)) = child.try_wait() {
