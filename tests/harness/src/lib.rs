@@ -1,6 +1,6 @@
 //! Starts and stops the real servers provemesh runs against — `nats-server` (single and
-//! clustered JetStream), the `s3s-fs` S3-compatible store and `anvil` — for integration
-//! tests and for `provemesh devnet`.
+//! clustered JetStream), the `s3s-fs` S3-compatible store, `moto` (an S3 server enforcing
+//! per-key IAM policies) and `anvil` — for integration tests and for `provemesh devnet`.
 //!
 //! Every server listens on 127.0.0.1 on ports chosen free at start, logs to a file in its
 //! own temporary directory, and is killed by PID when its handle drops (also while a test
@@ -10,12 +10,14 @@
 mod anvil;
 pub mod jwt;
 mod link;
+pub mod moto;
 mod nats;
 pub mod process;
 mod s3;
 
 pub use anvil::Anvil;
 pub use link::LinkProxy;
+pub use moto::{MotoS3, S3Keys};
 pub use nats::{NatsCluster, NatsOptions, NatsServer, Supercluster, HUB_DOMAIN};
 pub use process::{free_port, ServerProcess};
 pub use s3::S3Server;

@@ -16,6 +16,7 @@ mod regions;
 mod report;
 mod security;
 mod spot;
+mod store_roles;
 mod support;
 mod telemetry;
 mod tls;
