@@ -328,7 +328,7 @@ async fn an_l1_reorg_that_drops_a_block_of_the_epoch_being_proven_stops_it_and_n
     within(180, async {
         use std::collections::BTreeMap;
         // Slow proofs, so the reorg lands while the epoch is on the mesh.
-        let sys = System::start(SLOW_TIMING, 2, Duration::from_millis(400), 2.0, 1).await;
+        let mut sys = System::start(SLOW_TIMING, 2, Duration::from_millis(200), 2.0, 1).await;
         let dir = tempfile::tempdir().unwrap();
         let stop = CancellationToken::new();
         let node = sys.node(sys.node_config(dir.path()), &stop).await;
@@ -371,6 +371,12 @@ async fn an_l1_reorg_that_drops_a_block_of_the_epoch_being_proven_stops_it_and_n
         })
         .await;
         assert!(sys.chain.proven_events(epoch).await == 0);
+        // The agents go, so the epoch stays on the mesh however slow this machine is (with
+        // them, a loaded machine can run it past its proof window before the reorg is seen,
+        // and the epoch then fails on its deadline instead).
+        for a in std::mem::take(&mut sys.agents) {
+            a.stop().await;
+        }
         // The sequencer goes (it would re-propose on a chain it no longer knows), then L1
         // reorganises: the epoch's last block and the claim after it are gone.
         sys.shutdown.cancel();
