@@ -1419,7 +1419,7 @@ fn exported_metrics() -> (BTreeSet<String>, BTreeSet<String>) {
     let mut names = BTreeSet::new();
     let mut labels = BTreeSet::new();
     let mut sources = Vec::new();
-    for dir in ["agent/src", "broker/src", "node/src", "nats/src", "common"] {
+    for dir in ["agent/src", "broker/src", "node", "nats/src", "common"] {
         let mut todo = vec![repo().join(dir)];
         while let Some(d) = todo.pop() {
             for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
@@ -1439,28 +1439,37 @@ fn exported_metrics() -> (BTreeSet<String>, BTreeSet<String>) {
             labels.insert(rest[..rest.find('"').expect("quote")].replace('.', "_"));
         }
         for kind in [
-            "_counter(\"",
-            "_up_down_counter(\"",
-            "_histogram(\"",
-            "_gauge(\"",
-            "_observable_counter(\"",
-            "_observable_up_down_counter(\"",
-            "_observable_gauge(\"",
+            "_counter(",
+            "_up_down_counter(",
+            "_histogram(",
+            "_gauge(",
+            "_observable_counter(",
+            "_observable_up_down_counter(",
+            "_observable_gauge(",
         ] {
             for (i, _) in text.match_indices(kind) {
-                let rest = &text[i + kind.len()..];
+                // The name may sit on the next line (rustfmt breaks long calls).
+                let Some(rest) = text[i + kind.len()..].trim_start().strip_prefix('"') else {
+                    continue;
+                };
                 let otlp = &rest[..rest.find('"').expect("quote")];
                 let chain = &rest[..rest.find(".build()").unwrap_or(rest.len())];
                 let unit = chain
                     .split_once(".with_unit(\"")
                     .map(|(_, u)| &u[..u.find('"').expect("quote")]);
                 let mut prom = otlp.replace(['.', '-'], "_");
+                let suffix_of_unit: String;
                 let suffix = match unit {
                     None | Some("") => "",
                     Some("s") => "_seconds",
                     Some("ms") => "_milliseconds",
                     Some("By") => "_bytes",
                     Some("1") => "_ratio",
+                    // Units without a Prometheus word (gas, Gwei) are appended as written.
+                    Some(u) if u.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                        suffix_of_unit = format!("_{u}");
+                        &suffix_of_unit
+                    }
                     Some(u) => panic!(
                         "{}: unit {u:?} of {otlp}: teach the deploy test its Prometheus suffix",
                         p.display()
@@ -1469,8 +1478,8 @@ fn exported_metrics() -> (BTreeSet<String>, BTreeSet<String>) {
                 if !prom.ends_with(suffix) {
                     prom.push_str(suffix);
                 }
-                let monotonic = kind == "_counter(\"" || kind == "_observable_counter(\"";
-                if kind == "_histogram(\"" {
+                let monotonic = kind == "_counter(" || kind == "_observable_counter(";
+                if kind == "_histogram(" {
                     for s2 in ["_bucket", "_sum", "_count"] {
                         names.insert(format!("{prom}{s2}"));
                     }
@@ -1555,6 +1564,9 @@ fn grafana_dashboard_queries_only_metrics_and_labels_the_code_exports() {
         "provemesh_agent_jobs_succeeded_total",
         "provemesh_agent_job_duration_seconds_bucket",
         "provemesh_agent_busy_ratio",
+        "provemesh_node_epochs_total",
+        "provemesh_epoch_deadline_slack_seconds",
+        "provemesh_l1_publisher_publish_attempts_total",
     ] {
         assert!(
             metrics.contains(must),

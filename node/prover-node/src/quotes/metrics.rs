@@ -19,34 +19,25 @@ pub(super) fn metrics() -> &'static QuoteMetrics {
     static M: OnceLock<QuoteMetrics> = OnceLock::new();
     M.get_or_init(|| {
         let m = global::meter("provemesh");
-        let counter = |name: &'static str, description: &'static str| {
-            m.u64_counter(name).with_description(description).build()
-        };
         QuoteMetrics {
-            sent: counter(
-                "provemesh.node.quotes.sent",
-                "Epoch proof quotes delivered, by route (http, p2p)",
-            ),
-            won: counter(
-                "provemesh.node.quotes.won",
-                "Our quotes claimed on L1 (epochs ours to prove)",
-            ),
-            lost: counter(
-                "provemesh.node.quotes.lost",
-                "Our quotes beaten by another prover's claim",
-            ),
-            skipped: counter(
-                "provemesh.node.quotes.skipped",
-                "Ended epochs not bid for, by reason (below_min_reward, at_capacity, unprovable, funds_short)",
-            ),
-            failed: counter(
-                "provemesh.node.quotes.failed",
-                "Quotes not taken, by route and outcome (refused, undelivered)",
-            ),
-            expired: counter(
-                "provemesh.node.quotes.expired",
-                "Our quotes whose validity or claim window ended unclaimed",
-            ),
+            sent: m.u64_counter("provemesh.node.quotes.sent")
+                .with_description("Epoch proof quotes delivered, by route (http, p2p)")
+                .build(),
+            won: m.u64_counter("provemesh.node.quotes.won")
+                .with_description("Our quotes claimed on L1 (epochs ours to prove)")
+                .build(),
+            lost: m.u64_counter("provemesh.node.quotes.lost")
+                .with_description("Our quotes beaten by another prover's claim")
+                .build(),
+            skipped: m.u64_counter("provemesh.node.quotes.skipped")
+                .with_description("Ended epochs not bid for, by reason (below_min_reward, at_capacity, unprovable, funds_short)")
+                .build(),
+            failed: m.u64_counter("provemesh.node.quotes.failed")
+                .with_description("Quotes not taken, by route and outcome (refused, undelivered)")
+                .build(),
+            expired: m.u64_counter("provemesh.node.quotes.expired")
+                .with_description("Our quotes whose validity or claim window ended unclaimed")
+                .build(),
         }
     })
 }
