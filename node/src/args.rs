@@ -132,7 +132,7 @@ impl NodeArgs {
             if !roles.archiver {
                 return Err(ConfigError::new(
                     "--archiver",
-                    "--prover-node reads the epoch's blocks, txs hashes and L1→L2 messages from its own archiver (it re-executes what L1 says, trusting no remote block source): run `start --prover-node --archiver`",
+                    "--prover-node reads the epoch's blocks, tx hashes and L1→L2 messages from its own archiver (it re-executes what L1 says, trusting no remote block source): run `start --prover-node --archiver`",
                 ));
             }
         }

@@ -224,7 +224,7 @@ pub async fn start(
     // is also the sequencer: before the sequencer sends its own transactions from it).
     let owner = wallet_provider(url.clone(), sequencer_key.clone());
     for (to, amount) in mint {
-        provemesh_l1::bindings::TestERC20::new(deployment.token, &owner)
+        let receipt = provemesh_l1::bindings::TestERC20::new(deployment.token, &owner)
             .mint(*to, *amount)
             .send()
             .await
@@ -244,6 +244,15 @@ pub async fn start(
                     e.into(),
                 ))
             })?;
+        if !receipt.status() {
+            return Err(DevnetSequencerError::Deploy(
+                provemesh_l1::L1Error::FailedOnChain {
+                    contract: "TestERC20",
+                    call: "mint",
+                    tx_hash: receipt.transaction_hash,
+                },
+            ));
+        }
     }
 
     let mut config = SequencerConfig::new(url.clone(), deployment, Some(sequencer_key));
