@@ -314,8 +314,9 @@ impl SlotLoop {
     async fn maybe_propose(&mut self, now: u64, slot: u64) -> Result<(), SequencerError> {
         let timing = self.shared.timing;
         let tip = self.shared.tip.load(Ordering::Acquire);
-        if self.last_proposed_slot.is_none() && tip > 0 {
-            // After a restart or a prune: the Rollup knows the last block's slot.
+        if self.last_proposed_slot.is_none() {
+            // At start, after a restart or a prune: the Rollup knows the last block's slot
+            // (the genesis block's is slot 0, which no proposal may take again).
             self.last_proposed_slot =
                 Some(self.rollup.block(tip).await?.slotNumber.saturating_to());
         }
