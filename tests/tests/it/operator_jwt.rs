@@ -127,15 +127,6 @@ async fn violation(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>, what: 
     assert!(found.is_ok(), "no server error containing {what:?}");
 }
 
-async fn depth(b: &provemesh_broker::Broker) -> u64 {
-    b.queue_depths()
-        .await
-        .unwrap()
-        .iter()
-        .map(|d| d.queued)
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_mode_creds_run_the_mesh_node_enqueues_agents_prove() {
     within(Duration::from_secs(120), async {
@@ -209,7 +200,7 @@ async fn operator_mode_creds_run_the_mesh_node_enqueues_agents_prove() {
             .expect("the agent binary's connection");
         assert_eq!(conn["account"], m.setup.mesh.public_key());
         proc.kill9();
-        assert_eq!(depth(&b).await, 0);
+        assert_eq!(queued_total(&b).await, 0);
     })
     .await
 }
@@ -316,7 +307,7 @@ async fn operator_mode_creds_refuse_what_each_role_may_not_do() {
         let seed = text.lines().find(|l| l.starts_with("SU")).unwrap();
         assert!(!err.contains(seed), "{err}");
 
-        assert_eq!(depth(&b).await, 2, "nothing purged, nothing forged");
+        assert_eq!(queued_total(&b).await, 2, "nothing purged, nothing forged");
     })
     .await
 }

@@ -31,15 +31,6 @@ async fn js_as(
     Ok(async_nats::jetstream::new(client))
 }
 
-async fn depth(b: &provemesh_broker::Broker) -> u64 {
-    b.queue_depths()
-        .await
-        .unwrap()
-        .iter()
-        .map(|d| d.queued)
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_role_can_do_its_job_and_nothing_else() {
     within(Duration::from_secs(120), async {
@@ -91,7 +82,7 @@ async fn each_role_can_do_its_job_and_nothing_else() {
         let pull = mclient
             .request("$JS.API.CONSUMER.MSG.NEXT.PROVE_JOBS.jobs_root_rollup", r#"{"batch":1,"no_wait":true}"#.into());
         assert!(tokio::time::timeout(Duration::from_secs(3), pull).await.map(|r| r.is_err()).unwrap_or(true));
-        assert_eq!(depth(&b).await, 1, "the root job is still queued");
+        assert_eq!(queued_total(&b).await, 1, "the root job is still queued");
         stop.cancel();
         h.await.unwrap();
 
@@ -102,7 +93,7 @@ async fn each_role_can_do_its_job_and_nothing_else() {
         let jobs = ajs.get_stream("PROVE_JOBS").await.expect("agents may read stream info");
         assert!(tokio::time::timeout(Duration::from_secs(3), jobs.purge()).await.map(|r| r.is_err()).unwrap_or(true), "purge must fail");
         assert!(tokio::time::timeout(Duration::from_secs(3), ajs.delete_stream("PROVE_JOBS")).await.map(|r| r.is_err()).unwrap_or(true));
-        assert_eq!(depth(&b).await, 1, "nothing purged, nothing forged");
+        assert_eq!(queued_total(&b).await, 1, "nothing purged, nothing forged");
 
         // The observer inspects with `provemesh jobs` but cannot enqueue.
         let out = Command::new(binary("provemesh"))
@@ -127,7 +118,7 @@ async fn each_role_can_do_its_job_and_nothing_else() {
             Err(e) => e,
         };
         assert!(!err.to_string().contains("not-the-password"));
-        assert_eq!(depth(&b).await, 1);
+        assert_eq!(queued_total(&b).await, 1);
     })
     .await
 }

@@ -377,3 +377,13 @@ impl Mesh {
         self.nats.url()
     }
 }
+
+/// Jobs still queued on the mesh, over every epoch and proof type.
+pub async fn queued_total(b: &Broker) -> u64 {
+    b.queue_depths()
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.queued)
+        .sum()
+}
