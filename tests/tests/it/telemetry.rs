@@ -316,9 +316,8 @@ async fn a_running_node_and_agent_push_their_metrics_over_otlp() {
 async fn a_jobs_trace_runs_from_the_node_through_the_agent_and_back() {
     within(Duration::from_secs(90), async {
         let receiver = Receiver::start().await;
-        let child = provemesh(
+        let out = devnet(
             &[
-                "devnet",
                 "--epochs",
                 "1",
                 "--agents",
@@ -327,23 +326,12 @@ async fn a_jobs_trace_runs_from_the_node_through_the_agent_and_back() {
                 "5ms",
                 "--synthetic",
             ],
-            &[
-                ("LOG_LEVEL", "warn".into()),
-                (
-                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                    receiver.traces_endpoint(),
-                ),
-            ],
+            &[(
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                receiver.traces_endpoint(),
+            )],
         )
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("devnet");
-        let _guard = scopeguard(nix::unistd::Pid::from_raw(child.id() as i32));
-        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-            .await
-            .unwrap()
-            .unwrap();
+        .await;
         assert!(
             out.status.success(),
             "{}",
@@ -390,9 +378,8 @@ async fn the_prover_nodes_epochs_quotes_and_l1_publishing_reach_the_collector() 
         let receiver = Receiver::start().await;
         // The devnet's rollup on a fast clock: its prover node wins, proves and publishes
         // two epochs.
-        let child = provemesh(
+        let out = devnet(
             &[
-                "devnet",
                 "--epochs",
                 "2",
                 "--agents",
@@ -405,20 +392,11 @@ async fn the_prover_nodes_epochs_quotes_and_l1_publishing_reach_the_collector() 
                 "4",
             ],
             &[
-                ("LOG_LEVEL", "warn".into()),
                 ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", receiver.endpoint()),
                 ("OTEL_METRIC_EXPORT_INTERVAL", "1s".into()),
             ],
         )
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("devnet");
-        let _guard = scopeguard(nix::unistd::Pid::from_raw(child.id() as i32));
-        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-            .await
-            .unwrap()
-            .unwrap();
+        .await;
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -470,4 +448,25 @@ async fn the_prover_nodes_epochs_quotes_and_l1_publishing_reach_the_collector() 
         );
     })
     .await
+}
+
+/// `provemesh devnet ARGS` to its end (LOG_LEVEL=warn plus `env`), killed if the test
+/// fails first; its output.
+async fn devnet(args: &[&str], env: &[(&str, String)]) -> std::process::Output {
+    let mut all_env = vec![("LOG_LEVEL", "warn".to_string())];
+    all_env.extend(env.iter().cloned());
+    let child = provemesh(&[&["devnet"][..], args].concat(), &all_env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("devnet");
+    // Kills it if the test is dropped (timed out) while it runs; once reaped, its pid is
+    // no longer ours to signal.
+    let guard = scopeguard(nix::unistd::Pid::from_raw(child.id() as i32));
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    std::mem::forget(guard);
+    out
 }
