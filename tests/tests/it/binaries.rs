@@ -423,3 +423,68 @@ fn devnet_on_a_terminal_shows_the_proof_tree_filling_up() {
     assert!(bar.chars().all(|c| c == '#' || c == '-'), "{f:?}");
     assert!(text.contains("1 epoch proven and verified on L1"), "{text}");
 }
+
+#[test]
+fn devnet_flags_p2p_fee_invalid_load_and_stay() {
+    use std::io::{BufRead, BufReader};
+    // Quotes gossiped over libp2p at the asked fee, a load with every third tx invalid,
+    // and --stay: after the epoch the devnet keeps running until Ctrl-C.
+    let args = [
+        &[
+            "devnet",
+            "--epochs",
+            "1",
+            "--stay",
+            "--agents",
+            "2",
+            "--proof-delay",
+            "5ms",
+            "--p2p-enabled",
+            "--basis-point-fee",
+            "1234",
+            "--tps",
+            "4",
+            "--invalid-every",
+            "3",
+        ][..],
+        &FAST_ROLLUP[..],
+    ]
+    .concat();
+    let mut child = provemesh(&args, &[("LOG_LEVEL", "warn".into())])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("devnet");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _guard = scopeguard(pid);
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        let staying = line.contains("keeps proving until Ctrl-C");
+        seen.push(line);
+        if staying || std::time::Instant::now() > deadline {
+            break;
+        }
+    }
+    let text = seen.join("\n");
+    assert!(text.contains("keeps proving until Ctrl-C"), "{text}");
+    assert!(text.contains("sequencer P2P"), "{text}");
+    assert!(text.contains("every 3th invalid"), "{text}");
+    assert!(
+        text.contains("at 1234 bps"),
+        "the node's quote was claimed at its fee: {text}"
+    );
+    assert!(text.contains("1 epoch proven and verified on L1"), "{text}");
+    // Still up until Ctrl-C, then a clean stop.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "--stay keeps it running"
+    );
+    std::thread::spawn(move || for _ in lines {});
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "Ctrl-C is a clean stop: {status:?}");
+}
