@@ -261,6 +261,27 @@ async fn the_binary_names_what_is_wrong_before_starting() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("AZTEC_NODE_URL"), "{err}");
 
+    // Malformed policy and listener values: refused by name before anything starts.
+    for (var, value) in [
+        ("QUOTE_PROVIDER_BASIS_POINT_FEE", "10001"),
+        ("QUOTE_PROVIDER_BOND_AMOUNT", "lots"),
+        ("PROVER_NODE_MAX_PENDING_JOBS", "0"),
+        ("P2P_TCP_LISTEN_ADDR", "0.0.0.0:40400"),
+    ] {
+        let (code, err) = start_refused(
+            &["--prover-node", "--archiver"],
+            &dead,
+            &[
+                ("AZTEC_NODE_URL", dead.clone()),
+                ("PROVER_PROOF_STORE", "memory://".into()),
+                ("P2P_ENABLED", "true".into()),
+                (var, value.into()),
+            ],
+        );
+        assert_eq!(code, Some(2), "{var}={value}: {err}");
+        assert!(err.contains(var), "{var}={value}: {err}");
+    }
+
     // Nothing where the mesh and the nodes should be: a clear error at start, exit 1.
     let (code, err) = start_refused(
         &["--prover-node", "--archiver"],
