@@ -242,13 +242,9 @@ impl EpochBench {
         // The L1 public inputs are known up front in a real epoch (the blocks are on L1);
         // here they come from a dry run of the same deterministic execution.
         let (blocks, _) = tokio::task::spawn_blocking(move || execute(shape, |_| {})).await??;
-        let expected = l1_epoch_public_inputs(&blocks, epoch, PROVER_ID);
         let b = bounds(&blocks, delays);
         let (jobs, tail, layered) = (b.jobs, b.last_block_path, b.layered(n));
-        let mut cfg = EpochConfig::new(epoch, PROVER_ID);
-        cfg.expected_root_public_inputs = Some(expected);
-        cfg.proving_times = ProvingTimes::from_fn(|t| delays.get(&t).copied().unwrap_or_default());
-        let h = Arc::new(EpochProver::start(broker.clone(), cfg).await?);
+        let h = Arc::new(EpochProver::start(broker.clone(), config(epoch, &blocks, delays)).await?);
         let t0 = Instant::now();
         let feed = h.clone();
         let (_, last_executed) = tokio::task::spawn_blocking(move || {
