@@ -239,24 +239,16 @@ impl Drop for Guard {
 /// Starts `provemesh devnet` until its first epoch is proven; returns it, its servers'
 /// ports and the path of its agent settings file.
 fn devnet_until_first_epoch(extra: &[&str]) -> (std::process::Child, Vec<u16>, std::path::PathBuf) {
-    use std::io::{BufRead, BufReader};
     let args = [
         &["devnet", "--epochs", "0", "--agents", "2"][..],
         &FAST_ROLLUP[..],
         extra,
     ]
     .concat();
-    let mut child = provemesh(&args, &[("LOG_LEVEL", "warn".into())])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("devnet");
+    let (child, lines) = devnet_reading(&args, 60, |l| l.contains("proven"));
     let mut ports = Vec::new();
     let mut env_file = None;
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    for line in lines.by_ref() {
-        let line = line.expect("line");
+    for line in &lines {
         if let Some(rest) = line.split("127.0.0.1:").nth(1) {
             ports.push(
                 rest.chars()
@@ -272,18 +264,42 @@ fn devnet_until_first_epoch(extra: &[&str]) -> (std::process::Child, Vec<u16>, s
                 .find(|w| w.ends_with(".env"))
                 .map(std::path::PathBuf::from);
         }
-        if line.contains("proven") || std::time::Instant::now() > deadline {
-            break;
-        }
     }
     assert!(
         ports.len() >= 3,
         "banner printed the servers' ports: {ports:?}"
     );
     let env_file = env_file.expect("banner names the agent settings file");
-    // Keep draining its output, as a terminal would.
-    std::thread::spawn(move || for _ in lines {});
     (child, ports, env_file)
+}
+
+/// Starts `provemesh devnet` with `args` (LOG_LEVEL=warn) and reads its output until a
+/// line satisfies `until` or `secs` have passed; the process and the lines read. The rest
+/// of its output is drained in the background, as a terminal would.
+fn devnet_reading(
+    args: &[&str],
+    secs: u64,
+    until: impl Fn(&str) -> bool,
+) -> (std::process::Child, Vec<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = provemesh(args, &[("LOG_LEVEL", "warn".into())])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("devnet");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        let done = until(&line);
+        seen.push(line);
+        if done || std::time::Instant::now() > deadline {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    (child, seen)
 }
 
 fn assert_ports_close(ports: &[u16]) {
@@ -426,7 +442,6 @@ fn devnet_on_a_terminal_shows_the_proof_tree_filling_up() {
 
 #[test]
 fn devnet_flags_p2p_fee_invalid_load_and_stay() {
-    use std::io::{BufRead, BufReader};
     // Quotes gossiped over libp2p at the asked fee, a load with every third tx invalid,
     // and --stay: after the epoch the devnet keeps running until Ctrl-C.
     let args = [
@@ -450,24 +465,10 @@ fn devnet_flags_p2p_fee_invalid_load_and_stay() {
         &FAST_ROLLUP[..],
     ]
     .concat();
-    let mut child = provemesh(&args, &[("LOG_LEVEL", "warn".into())])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("devnet");
+    let (mut child, seen) =
+        devnet_reading(&args, 120, |l| l.contains("keeps proving until Ctrl-C"));
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let _guard = scopeguard(pid);
-    let mut seen = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    for line in lines.by_ref() {
-        let line = line.expect("line");
-        let staying = line.contains("keeps proving until Ctrl-C");
-        seen.push(line);
-        if staying || std::time::Instant::now() > deadline {
-            break;
-        }
-    }
     let text = seen.join("\n");
     assert!(text.contains("keeps proving until Ctrl-C"), "{text}");
     assert!(text.contains("sequencer P2P"), "{text}");
@@ -483,7 +484,6 @@ fn devnet_flags_p2p_fee_invalid_load_and_stay() {
         child.try_wait().unwrap().is_none(),
         "--stay keeps it running"
     );
-    std::thread::spawn(move || for _ in lines {});
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "Ctrl-C is a clean stop: {status:?}");
