@@ -85,6 +85,10 @@ pub struct ParityInputs {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockRootRollupInputs {
     pub constants: BlockConstants,
+    /// The previous block's header (the archive's last leaf before this block) and its
+    /// sibling path: the block root checks the block continues from it.
+    pub previous_header: BlockHeader,
+    pub previous_header_sibling_path: Vec<Fr>,
     /// L1→L2 message tree before the block's messages, and the subtree's sibling path.
     pub start_l1_to_l2_message_tree: AppendOnlyTreeSnapshot,
     pub l1_to_l2_messages: Vec<Fr>,

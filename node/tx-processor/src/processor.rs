@@ -225,6 +225,11 @@ fn process_inner(
     }
     let (accepted, rejected) = validate(ws, verifier, &block.txs)?;
     let last_archive = ws.tip_record().archive;
+    let previous_header = ws.tip_record().header;
+    let previous_header_sibling_path = ws
+        .trees_mut()
+        .archive
+        .sibling_path(last_archive.next_available_leaf_index.saturating_sub(1))?;
     let constants = BlockConstants {
         last_archive,
         global_variables: g,
@@ -364,6 +369,8 @@ fn process_inner(
     let new_archive = archive.snapshot()?;
     let block_root = BlockRootRollupInputs {
         constants,
+        previous_header,
+        previous_header_sibling_path,
         start_l1_to_l2_message_tree: start_l1_to_l2,
         l1_to_l2_messages: messages,
         l1_to_l2_message_subtree_sibling_path: l1_to_l2_path,
