@@ -9,7 +9,7 @@ pragma solidity >=0.8.21;
 uint256 constant N = 1048576;
 uint256 constant LOG_N = 20;
 uint256 constant NUMBER_OF_PUBLIC_INPUTS = 15;
-uint256 constant VK_HASH = 0x0b8885d1fb93ecf003185cda6236749a958617449bdbaf3d33db5a41bac5866c;
+uint256 constant VK_HASH = 0x2170cbe200ea7f9f07875a07cf8cb7e6e2010fda0337f25d9442244f94e1c40e;
 library HonkVerificationKey {
     function loadVerificationKey() internal pure returns (Honk.VerificationKey memory) {
         Honk.VerificationKey memory vk = Honk.VerificationKey({
@@ -17,36 +17,36 @@ library HonkVerificationKey {
             logCircuitSize: uint256(20),
             publicInputsSize: uint256(15),
             ql: Honk.G1Point({ 
-               x: uint256(0x22ca3aae6edb1364e95d44a554d7407bc5cf3609453cd9ca47a2cc6bb599cdc9),
-               y: uint256(0x0f2babee8e9c245112dc435dcef1e7390c52c21b79db62aea9509bb8d51bba51)
+               x: uint256(0x23dca0101a249cc0dbe514686daffa24eb2a548879c50b745327555150be74c9),
+               y: uint256(0x0262ff51e8c3f709b2cfcfcd6bf7585fa75e18e0357500a42e19f5af78b9fe2d)
             }),
             qr: Honk.G1Point({ 
-               x: uint256(0x0d24cd82659e92fe9afd6ba4d3a6378e549c8aef4ccf3f27afa642b29af12175),
-               y: uint256(0x22e5cbbf1aa8b1edbab57c36df0e12e29f5ca8db1c7ea92c51b8a29322d839cc)
+               x: uint256(0x054d1f6bafdb171d17850d224fac1e62f7f6ff34bec1a4f815b445fda10b8256),
+               y: uint256(0x16c7c00f86d000cf84fbc48d4124ff92d99da6c599bbb1bb4769e3856fa98508)
             }),
             qo: Honk.G1Point({ 
-               x: uint256(0x1bea75e334d815b2dac66c8f6e1f25508d0143ec102c4b57c804ebafdd3ece7d),
-               y: uint256(0x1b1e4ca6e708df71a62bc609e51ee8871c33706afc3d35c69d197f0ee47f1130)
+               x: uint256(0x10571ad3c9dd684bbd896af870be61fafee9d2f17b840843284c060aa470fcea),
+               y: uint256(0x1ca18b44266a91a4967466a4071099127271a7a4076bc44c0419db0a9b6a7cee)
             }),
             q4: Honk.G1Point({ 
-               x: uint256(0x1a632defbdf3ec2dac8a23208657e787d9435290bd234e9d2c62bde58a00ba64),
-               y: uint256(0x283fdd14584391d479b27ba4130aa65e2f62973f95f9493c8bb0b9d49e8a1b9d)
+               x: uint256(0x0d63a219ec466f2054bd8650b90bb3f6071b4aa7e2e7f093f3e7017f6dbe9703),
+               y: uint256(0x2ef98833f05367194beb0f2b6b685886491ee85d6353df02fd1c0a3eae17f66c)
             }),
             qm: Honk.G1Point({ 
                x: uint256(0x24624f63e7731bb71a6cea86c8cac86e83feb6e510c3b351209faa4a91c17243),
                y: uint256(0x1df7700d5215e15b84f71939ba727b6a0be62f4d17a0fdf5b057463e940c50bf)
             }),
             qc: Honk.G1Point({ 
-               x: uint256(0x23e24d71727b2ab3d384ff22a96efc67c27197415f308607d31846015f850154),
-               y: uint256(0x0253efefc424e78ce14579bfa1411357b709af158aa23c2d1285a3308d1a2c27)
+               x: uint256(0x133befc3519fa686e5d80713068b755de2e2f2cc64887fe2e6cfcba7390d5e92),
+               y: uint256(0x03e3c34bcd7a342d6e8364ac7d8717f993182778296d9e6f721781425ca4f136)
             }),
             qLookup: Honk.G1Point({ 
                x: uint256(0x24ccfd4c9d87bb485cfb82347751b09aa2ffa58b504e519b5e36927c2a2b0d5e),
                y: uint256(0x01b51ebc65665f3f3f32aba04d8b5249dccc3abfbe7b6c1995c5c70404c3b5ff)
             }),
             qArith: Honk.G1Point({ 
-               x: uint256(0x1c6989ddcffb89f47382a08d734abdaf7afc5456eb243a1156cb79cca916def8),
-               y: uint256(0x2cf4c9b2dca30717d33b20677db80cde48a2ac6562f8ed1bd8ab2d0f0b057e5d)
+               x: uint256(0x06835e64217c013b100001eb7a8a004e390ecf01bfb91674af1b0c1f0c6b26d7),
+               y: uint256(0x28205165bc4da7b7c5e2b1e5817ec164e068ea29ba8b5347c67764be10714378)
             }),
             qDeltaRange: Honk.G1Point({ 
                x: uint256(0x20a12d5727f1dd763c7b73d30353a84d3c97cb016b70249c873055d83b5cac64),
@@ -73,20 +73,20 @@ library HonkVerificationKey {
                y: uint256(0x135a94eb5a51206434ddc4ee293275e5670c83702c4e77c85a1bd80eb469344b)
             }),
             s1: Honk.G1Point({ 
-               x: uint256(0x1740fe534908ba7c8a1633067c6ee8c9976056de3186002a19c7c1dfbc2463e4),
-               y: uint256(0x22b0922cd3862933f09ec0b73ac69cba10f60232e0b83da3d31af5358f01f070)
+               x: uint256(0x19e0b2b30811056efcce243b5e3d5b8f0d8aaa39659ebb5c0b25ac2b3d82eb95),
+               y: uint256(0x0662d1e5ca5f40ddf62e53f2ac99a325e39b016ab226a41e417b9df7b5b8bef9)
             }),
             s2: Honk.G1Point({ 
-               x: uint256(0x2dbc571c6eaf884f26b24ebf01cb64c459288e6f242db1a976e44289658aef25),
-               y: uint256(0x1ec357af2d2af35b24698b5f9c34d889d5c8ce3de54cda7fc21db6c94c9e2734)
+               x: uint256(0x2d2891884bf76a99ff80390eb496344578be20d348f202c9f7e94ed85a4c4ded),
+               y: uint256(0x0af6888c32fbe506b7729162c992d69da082588ee2d0c29217cbd9ce793dfb49)
             }),
             s3: Honk.G1Point({ 
-               x: uint256(0x06ba08599fdccc934fcbf9d947c43a8668a79e36174e33c9cc201756ce761daf),
-               y: uint256(0x047ab96ded88db6ac172b964cbf5d6286610fb718c7cc804db808f8a797e376c)
+               x: uint256(0x0a6d4dfee6e9e2363b4ee9c5a3e7f5609515d787f3b3143cf5da91d146e562f8),
+               y: uint256(0x20f3fa857cfd0c6e49ef08059032d0a87452fecf5905cf23fa6a93cfbd63c859)
             }),
             s4: Honk.G1Point({ 
-               x: uint256(0x2046cf8eff93fd118d9fb4cbbae2441976cbe34c3726364411de888f1b5d1f36),
-               y: uint256(0x11be06f43a6b258aaccedc53800c75fbc72cc7755266d925f148ea1c4402326e)
+               x: uint256(0x1e78017b2aa375ec110b9b10764bc07d0a0abc67c60b31845f307146d8e9e58c),
+               y: uint256(0x2eeb555b8af34d19f9fb7ad117763dfe95cabb0650638cd854d2c7c61bd47d65)
             }),
             t1: Honk.G1Point({ 
                x: uint256(0x1feccc5632cbb7bd36980ba02b75fb6b57a87b7a6ef679070aeb9c9dc825b1e3),
@@ -105,20 +105,20 @@ library HonkVerificationKey {
                y: uint256(0x2d5fac0f28c633c95ef0a2984e56e61adfc7e04aad2db983b1635e0642b07404)
             }),
             id1: Honk.G1Point({ 
-               x: uint256(0x1a2d170261589a829bf0dd7a9362b21e7c0e16fc071d66f99a3ec5d55900e49e),
-               y: uint256(0x1dde7f9a102e9871ea07057eb2903f48f8647cf5d69f39312e63a0b0601d268c)
+               x: uint256(0x1d9f19795e80af0514704e663aef7c97f013c7527022643d9c954ef60dc556c3),
+               y: uint256(0x0b516da759754dac07fd3989e64db2a39375ffe766e6761778f139983c4c20a8)
             }),
             id2: Honk.G1Point({ 
-               x: uint256(0x1b11b58914eee2d0ad290898657595a19530ff12822ac7e5b805cc6b4f61ad34),
-               y: uint256(0x209c6615fbf6eee3a59b43605facacc3b80c960330b9ed20caf4162f75518f68)
+               x: uint256(0x06d72ad4377c1678c22a7b7fcdacb2078d0673f616e0368519e568f5d14c09d9),
+               y: uint256(0x01d4f32faa4845d643aa019966a6359cca688eb3b326d9d36f0659d05aeb1f1c)
             }),
             id3: Honk.G1Point({ 
-               x: uint256(0x0f035821e10b4781b47abc5c40e7fb3203889d230e019152948451e70e1e96cd),
-               y: uint256(0x242e40e8415a49799ca570bcb9a62463471b35fd1ba05357dff90c33a2d05ba1)
+               x: uint256(0x057261e43da030b8ed2cb5360b073e24ffffa58d95e3cf289e53cda86c3154f0),
+               y: uint256(0x0721d5c1a6e28dd058ae344e7ee60614caaadccf15e2c32dcb08bbd95540d78e)
             }),
             id4: Honk.G1Point({ 
-               x: uint256(0x12a6e313bad8d5eab7da6d41031656843e7d87e1efa6bb0debca8a2c1ee7c350),
-               y: uint256(0x2fe61edc2def4218200a8ef4b5c03e9cbc56d2e362fd9bc01b6d27570e5c0c71)
+               x: uint256(0x08fd75b7c3a279fd4fd8858fae516832f1b6e250da7536107414402a7be45783),
+               y: uint256(0x2d5b3b1ff5db3279fc450e2270ba9b7e0e7f44dffe9d7758c6983f66b9a7b683)
             }),
             lagrangeFirst: Honk.G1Point({ 
                x: uint256(0x2291e785166f425fd3912416f4845a7af8abe43f1daa8ad8a992e7d89cb492c2),
