@@ -70,6 +70,7 @@ fn base_job(seed: u64) -> RealJobInputs {
         circuit: "parity_base".into(),
         inputs_json: serde_json::json!({ "msgs": msgs }).to_string(),
         children: vec![],
+        tag: String::new(),
     }
 }
 
@@ -109,6 +110,7 @@ async fn base_parity_proved_for_real_and_bad_parents_refused_before_proving() {
         circuit: "parity_root".into(),
         inputs_json: inputs.to_string(),
         children,
+        tag: String::new(),
     };
     let e = b
         .prove(request(

@@ -55,6 +55,7 @@ async fn prove(
         circuit: circuit.into(),
         inputs_json: inputs.to_string(),
         children,
+        tag: String::new(),
     };
     let bytes = job.encode().expect("encode");
     let req = ProvingRequest {

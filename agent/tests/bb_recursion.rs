@@ -56,6 +56,7 @@ async fn root_parity_verifies_two_base_parity_proofs_recursively() {
             circuit: "parity_base".into(),
             inputs_json: serde_json::json!({ "msgs": msgs }).to_string(),
             children: vec![],
+            tag: String::new(),
         };
         let (bytes, stats) = b
             .prove_with_stats(request(ProofType::BaseParity, &job))
@@ -68,6 +69,7 @@ async fn root_parity_verifies_two_base_parity_proofs_recursively() {
         circuit: "parity_root".into(),
         inputs_json: "{}".into(),
         children: children.clone(),
+        tag: String::new(),
     };
     let (bytes, stats) = b
         .prove_with_stats(request(ProofType::RootParity, &parent))

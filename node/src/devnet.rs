@@ -9,7 +9,7 @@ use alloy::primitives::U256;
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context as _;
 use clap::Args;
-use provemesh_agent::{Agent, AgentConfig, SimulatedBackend, SimulatedConfig};
+use provemesh_agent::{Agent, AgentConfig, BbBackend, SimulatedBackend, SimulatedConfig};
 use provemesh_archiver::L2BlockSource as _;
 use provemesh_broker::Broker;
 use provemesh_common::config::{values, ProofStoreArgs, Secret};
@@ -18,6 +18,7 @@ use provemesh_harness::{Anvil, NatsServer, S3Server};
 use provemesh_l1::DeployConfig;
 use provemesh_nats::{Topology, TopologyConfig};
 use provemesh_node::synthetic::{self, EpochShape};
+use provemesh_orchestrator::{Proofs, RealCircuits};
 use provemesh_p2p::{NodeApiClient as _, P2pConfig};
 use provemesh_prover_node::epochs::{EpochEvent, Published};
 use provemesh_prover_node::quotes::QuotePolicy;
@@ -86,18 +87,46 @@ pub struct DevnetCommand {
     #[arg(long)]
     pub stay: bool,
 
+    /// Real proofs: agents prove with Barretenberg, the node checks every proof with
+    /// `bb verify`, and L1's Rollup verifies the root with the generated Honk verifier
+    /// (INSECURE devnet CRS from scripts/crs). Slow: minutes per epoch on a few cores, so
+    /// the timing defaults change (240 s slots, 1-slot epochs, 2 txs per block, 0.01 tps)
+    /// and one agent per 4 cores runs by default.
+    #[arg(long, conflicts_with = "synthetic")]
+    pub real_proofs: bool,
+
+    #[command(flatten)]
+    pub bb: provemesh_agent::BbArgs,
+
     #[command(flatten)]
     pub sequencer: provemesh_sequencer::devnet::DevnetSequencerArgs,
 }
 
 impl DevnetCommand {
-    pub async fn run(self) -> anyhow::Result<()> {
+    pub async fn run(mut self) -> anyhow::Result<()> {
         let shutdown = provemesh_agent::launch::shutdown_on_signals();
-        let agents = self.agents.map(usize::from).unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        // Each bb process uses every core: one agent per 4 cores by default.
+        let agents = self.agents.map(usize::from).unwrap_or(if self.real_proofs {
+            (cores / 4).max(1)
+        } else {
+            cores
         });
+        self.sequencer.real_proofs = self.real_proofs;
+        self.sequencer.check()?;
+        // Checked before any server starts: bb, the devnet CRS, the circuits.
+        let real = if self.real_proofs {
+            let bb = self.bb.validate()?;
+            let set = Arc::new(
+                provemesh_bb::circuits::CircuitSet::load(&bb.circuits_dir)
+                    .context("loading the circuits")?,
+            );
+            Some((bb, set))
+        } else {
+            None
+        };
 
         say!("provemesh devnet: starting servers (tools from .tools/, see scripts/bootstrap)");
         // Started on this (the main) thread on purpose: the servers are tied to the thread
@@ -164,29 +193,42 @@ impl DevnetCommand {
             let mut cfg = AgentConfig::new(format!("devnet-agent-{i}"), &[], 1);
             cfg.drain_deadline = Duration::from_secs(2);
             let topo = Topology::bind(js, TopologyConfig::default(), &cfg.proof_types).await?;
-            let sim = SimulatedConfig {
-                default_delay: self.proof_delay,
-                jitter: 0.2,
-                ..Default::default()
+            let backend: Arc<dyn provemesh_agent::ProvingBackend> = match &real {
+                Some((bb, _)) => Arc::new(BbBackend::new(bb).context("bb backend")?),
+                None => Arc::new(SimulatedBackend::new(SimulatedConfig {
+                    default_delay: self.proof_delay,
+                    jitter: 0.2,
+                    ..Default::default()
+                })),
             };
-            let agent = Agent::new(
-                cfg,
-                topo,
-                store.clone(),
-                Arc::new(SimulatedBackend::new(sim)),
-            )?;
+            let agent = Agent::new(cfg, topo, store.clone(), backend)?;
             agent_tasks.push(tokio::spawn(agent.run(shutdown.clone())));
         }
-        say!(
-            "  prover agents    {agents} (simulated proofs, ~{:?} each)",
-            self.proof_delay
-        );
+        match &real {
+            Some((bb, _)) => say!(
+                "  prover agents    {agents} (REAL proofs: {} with the INSECURE devnet CRS in {})",
+                bb.bb.prover.display(),
+                bb.bb.crs_dir.display()
+            ),
+            None => say!(
+                "  prover agents    {agents} (simulated proofs, ~{:?} each)",
+                self.proof_delay
+            ),
+        }
+        let proofs = match &real {
+            Some((bb, set)) => Proofs::Real(Arc::new(RealCircuits::new(
+                set.clone(),
+                Some(bb.bb.clone()),
+            ))),
+            None => Proofs::Simulated,
+        };
 
         let outcome = if self.synthetic {
             say!("");
             self.prove_synthetic(&broker, &shutdown).await
         } else {
-            self.prove_rollup(&anvil, &broker, &dir, &shutdown).await
+            self.prove_rollup(&anvil, &broker, &dir, proofs, &shutdown)
+                .await
         };
         if outcome.is_ok() && self.stay && !shutdown.is_cancelled() {
             say!("\nall epochs proven; servers stay up until Ctrl-C");
@@ -243,6 +285,7 @@ impl DevnetCommand {
         anvil: &Anvil,
         broker: &Broker,
         dir: &std::path::Path,
+        proofs: Proofs,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
         let keys = |i| anvil.dev_private_key(i);
@@ -263,7 +306,7 @@ impl DevnetCommand {
         )
         .await?;
         let result = self
-            .run_prover_node(anvil, broker, dir, prover, &sequencer, shutdown)
+            .run_prover_node(anvil, broker, dir, prover, &sequencer, proofs, shutdown)
             .await;
         shutdown.cancel();
         if let Err(e) = sequencer.stop().await {
@@ -279,6 +322,7 @@ impl DevnetCommand {
         dir: &std::path::Path,
         signer: PrivateKeySigner,
         sequencer: &provemesh_sequencer::devnet::DevnetSequencer,
+        proofs: Proofs,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
         let node_url: url::Url = sequencer.node.rpc_url().parse()?;
@@ -310,15 +354,20 @@ impl DevnetCommand {
                 bond_amount: DeployConfig::default().min_bond,
                 min_fee_reward: U256::ZERO,
                 max_parallel_epochs: 2,
-                validity_slots: s.epoch_duration,
+                validity_slots: s.epoch_duration(),
                 auto_deposit: true,
             },
             sync: Default::default(),
             supervisor: Default::default(),
             max_job_retries: 2,
-            job_time_estimate: Some(self.proof_delay),
-            confirmation_timeout: Duration::from_secs(s.slot_duration.max(4)),
+            job_time_estimate: Some(if self.real_proofs {
+                Duration::from_secs(20)
+            } else {
+                self.proof_delay
+            }),
+            confirmation_timeout: Duration::from_secs(s.slot_duration().clamp(4, 60)),
             poll_interval: Duration::from_millis(500),
+            proofs,
         };
         let node = provemesh_prover_node::start(config, broker.clone(), shutdown.clone())
             .await

@@ -13,6 +13,7 @@ use clap::{ArgAction, Args};
 use provemesh_archiver::ArchiverArgs;
 use provemesh_common::config::{values, ConfigError};
 use provemesh_l1::{fallback_read_provider, Deployment, RollupContract};
+use provemesh_orchestrator::Proofs;
 use provemesh_p2p::{NodeApiClient as _, P2pConfig};
 use provemesh_prover_node::quotes::QuotePolicy;
 use provemesh_prover_node::ProverNodeConfig;
@@ -260,6 +261,7 @@ pub async fn resolve(
         job_time_estimate: None,
         confirmation_timeout: Duration::from_secs(timing.slot_duration.max(12)),
         poll_interval: Duration::from_secs(1),
+        proofs: Proofs::Simulated,
     })
 }
 

@@ -26,6 +26,11 @@ pub struct RealJobInputs {
     pub inputs_json: String,
     /// One stored child proof per slot of the circuit, in slot order.
     pub children: Vec<RealProof>,
+    /// Who the job is (epoch, place in the proof tree, attempt): not read by the prover,
+    /// but part of the content-addressed job id, so equal circuits at different places
+    /// (two blocks without L1→L2 messages) or a re-proof never share an id.
+    #[serde(default)]
+    pub tag: String,
 }
 
 impl RealJobInputs {

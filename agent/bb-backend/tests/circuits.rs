@@ -199,6 +199,7 @@ fn prepared_parent_inputs_fill_children_from_their_proofs() {
         circuit: "parity_root".into(),
         inputs_json: "{}".into(),
         children: vec![child(10), child(20)],
+        tag: String::new(),
     };
     let p = prepare(&set, &job).expect("prepare");
     assert_eq!(

@@ -16,10 +16,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use alloy::network::TransactionBuilder;
-use alloy::primitives::{Address, Bytes, B256, U256};
-use alloy::providers::{DynProvider, Provider};
-use alloy::rpc::types::TransactionRequest;
+use alloy::primitives::{Bytes, B256, U256};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol;
 use provemesh_bb::circuits::{source_tree_artifacts, CircuitSet};
@@ -75,56 +72,6 @@ fn fixture(set: &CircuitSet) -> Fixture {
     }
 }
 
-fn artifact(name: &str) -> Value {
-    serde_json::from_slice(
-        &std::fs::read(repo().join(format!("contracts/out/{name}.json"))).unwrap(),
-    )
-    .unwrap()
-}
-
-async fn deploy(p: &DynProvider, code: Bytes) -> Address {
-    let tx = TransactionRequest::default().with_deploy_code(code);
-    let r = p
-        .send_transaction(tx)
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    assert!(r.status(), "deployment reverted");
-    r.contract_address.unwrap()
-}
-
-/// Deploys the two libraries, links them into HonkVerifier's bytecode at the offsets solc
-/// reported, and deploys the verifier.
-async fn deploy_verifier(p: &DynProvider) -> Address {
-    let v = artifact("HonkVerifier");
-    let mut code = hex_decode(v["bytecode"].as_str().unwrap());
-    let links = v["linkReferences"].as_object().unwrap();
-    for (_file, libs) in links {
-        for (lib, refs) in libs.as_object().unwrap() {
-            let lib_code = hex_decode(artifact(lib)["bytecode"].as_str().unwrap());
-            let addr = deploy(p, Bytes::from(lib_code)).await;
-            for r in refs.as_array().unwrap() {
-                let start = r["start"].as_u64().unwrap() as usize;
-                assert_eq!(r["length"].as_u64(), Some(20));
-                code[start..start + 20].copy_from_slice(addr.as_slice());
-            }
-        }
-    }
-    deploy(p, Bytes::from(code)).await
-}
-
-/// solc's bytecode hex; link placeholders (`__$…$__`) become zeros, overwritten when linked.
-fn hex_decode(s: &str) -> Vec<u8> {
-    let s = s.trim_start_matches("0x");
-    let mut out = Vec::with_capacity(s.len() / 2);
-    for i in (0..s.len()).step_by(2) {
-        out.push(u8::from_str_radix(&s[i..i + 2], 16).unwrap_or(0));
-    }
-    out
-}
-
 async fn dev_key(anvil: &Anvil, i: usize) -> PrivateKeySigner {
     for _ in 0..50 {
         if let Some(k) = anvil.dev_private_key(i) {
@@ -175,7 +122,7 @@ async fn a_real_root_proof_verifies_on_l1_and_tampered_ones_do_not() {
     );
 
     // The verifier alone.
-    let verifier = deploy_verifier(&seq).await;
+    let verifier = provemesh_l1::deploy_honk_verifier(&seq).await.unwrap();
     let v = HonkVerifier::new(verifier, &seq);
     assert!(v
         .verify(f.proof.clone(), f.public_inputs.clone())

@@ -49,6 +49,7 @@ async fn parity_base_proves_and_verifies_natively_with_the_devnet_crs() {
         circuit: "parity_base".into(),
         inputs_json: serde_json::json!({ "msgs": msgs }).to_string(),
         children: vec![],
+        tag: String::new(),
     };
     let p = prepare(&set, &job).expect("prepare");
     let exec = execute(&p.circuit.artifact, &p.inputs).expect("witness");

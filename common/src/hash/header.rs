@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 pub const L1_TO_L2_MESSAGES_PER_BLOCK: usize = 16;
 /// Height of that subtree (log2 of [`L1_TO_L2_MESSAGES_PER_BLOCK`]).
 pub const L1_TO_L2_MESSAGE_SUBTREE_HEIGHT: u8 = 4;
-/// Messages per base parity circuit.
-pub const L1_TO_L2_MESSAGES_PER_BASE_PARITY: usize = 4;
+/// Messages per base parity circuit: two base parities per block, as in the Noir circuits
+/// (`circuits/types/src/constants.nr`: a root parity is a 2-to-1 recursion).
+pub const L1_TO_L2_MESSAGES_PER_BASE_PARITY: usize = 8;
 
 /// Snapshots of the trees that txs change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]

@@ -25,7 +25,7 @@ pub const MAX_L2_TO_L1_MSGS_PER_TX: usize = 4;
 pub const PUBLIC_DATA_HINTS: usize = MAX_PUBLIC_DATA_WRITES_PER_TX + 1;
 pub const MAX_TXS_PER_BLOCK: usize = 8;
 pub const MAX_BLOCKS_PER_EPOCH: usize = 16;
-pub const L1_TO_L2_MESSAGES_PER_BASE_PARITY: usize = 8;
+pub use provemesh_common::hash::header::L1_TO_L2_MESSAGES_PER_BASE_PARITY;
 const TREE_HEIGHT: usize = 24;
 const SUBTREE_SIBLING_PATH: usize = 21;
 const ARCHIVE_HEIGHT: usize = 20;

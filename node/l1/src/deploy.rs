@@ -3,7 +3,8 @@
 //! the escrow, Inbox and Outbox at the Rollup (each accepts that once, from its deployer),
 //! and last the GovernanceProposer the Rollup's sequencer votes on.
 //! For devnets and tests; a production deployment would bring its own token and the
-//! Barretenberg-generated Honk verifier ([`VerifierChoice::Existing`]).
+//! Barretenberg-generated Honk verifier ([`VerifierChoice::Honk`] deploys the one generated
+//! in this tree, [`VerifierChoice::Existing`] uses one on chain).
 
 use crate::bindings::{
     GovernanceProposer, Inbox, Outbox, ProofCommitmentEscrow, Rollup, SimulatedVerifier, TestERC20,
@@ -22,6 +23,9 @@ pub enum VerifierChoice {
     /// binding to the public inputs.
     #[default]
     Simulated,
+    /// Deploy the generated Honk verifier of the root rollup (PROVER_REAL_PROOFS=true):
+    /// real proofs of the circuits in `circuits/`, with the CRS its key was made for.
+    Honk,
     /// A verifier already on chain with `verify(bytes, bytes32[])` (the Honk verifier).
     Existing(Address),
 }
@@ -137,6 +141,7 @@ pub async fn deploy_all<P: Provider + Clone>(
 
     let verifier = match config.verifier {
         VerifierChoice::Existing(a) => a,
+        VerifierChoice::Honk => crate::deploy_honk_verifier(&provider).await?,
         VerifierChoice::Simulated => {
             let r = send(
                 "SimulatedVerifier",

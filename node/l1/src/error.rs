@@ -108,6 +108,12 @@ pub enum L1Error {
     /// A signature could not be recovered to an address.
     #[error("epoch proof quote for epoch {epoch}: bad signature: {reason}")]
     BadSignature { epoch: u64, reason: String },
+    /// A compiled contract in `contracts/out` is not what the code expects.
+    #[error("{contract}: compiled artifact: {reason} (rebuild with scripts/contracts)")]
+    Artifact {
+        contract: &'static str,
+        reason: String,
+    },
 }
 
 impl L1Error {

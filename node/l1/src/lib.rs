@@ -27,6 +27,7 @@ pub mod dev_chain;
 mod error;
 pub mod governance;
 pub mod hash;
+mod honk;
 pub mod messages;
 pub mod public_inputs;
 pub mod quote;
@@ -43,6 +44,7 @@ pub use connect::{
 pub use deploy::{deploy_all, DeployConfig, Deployment, VerifierChoice};
 pub use error::{L1Error, Revert};
 pub use governance::{governance_revert, GovernanceProposerContract, Vote};
+pub use honk::deploy_honk_verifier;
 pub use messages::{InboxContract, OutboxContract, SentMessage};
 pub use quote::{quote_domain, recover_quote_signer, sign_quote};
 pub use rollup::{L1Log, RollupContract, RollupTiming, Tips};

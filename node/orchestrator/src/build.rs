@@ -5,6 +5,8 @@ use crate::circuits::{self, ChildProof, CircuitJob, JobContext};
 use crate::dag::{Dag, NodeIdx, NodeKey};
 use crate::error::EpochError;
 use crate::outputs::{BlockRunOutputs, Outputs, ParityOutputs, TxRunOutputs};
+use crate::real::{Proofs, RealChild, RealContext, RealJob};
+use bytes::Bytes;
 use provemesh_broker::NewJob;
 use provemesh_common::circuit::FieldBytes;
 use provemesh_common::{EpochNumber, JobId, ProofRef};
@@ -17,23 +19,37 @@ pub(crate) struct Built {
     pub id: JobId,
     pub job: NewJob,
     pub outputs: Outputs,
+    /// The public inputs its proof must carry.
+    pub expected: Vec<FieldBytes>,
 }
 
 impl Built {
-    /// Encodes the circuit's inputs into the job and derives its id.
+    /// Encodes the circuit's inputs (the real job's, in real mode) into the job and
+    /// derives its id.
     pub fn new(
         idx: NodeIdx,
         node: NodeKey,
         epoch: EpochNumber,
         deadline_ms: Option<u64>,
         circuit: CircuitJob,
+        real: Option<RealJob>,
     ) -> Result<Self, EpochError> {
-        let inputs = circuit.inputs.encode().map_err(|e| EpochError::Inputs {
+        let err = |reason: String| EpochError::Inputs {
             epoch,
             proof_type: node.proof_type(),
             node,
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        let (inputs, expected) = match real {
+            None => (
+                circuit.inputs.encode().map_err(|e| err(e.to_string()))?,
+                circuit.outputs.public_inputs(),
+            ),
+            Some(r) => (
+                r.inputs.encode().map_err(|e| err(e.to_string()))?,
+                r.expected,
+            ),
+        };
         let job = NewJob {
             epoch,
             proof_type: node.proof_type(),
@@ -45,6 +61,7 @@ impl Built {
             id: job.id(),
             job,
             outputs: circuit.outputs,
+            expected,
         })
     }
 }
@@ -55,6 +72,8 @@ impl Built {
 pub(crate) fn build_leaves(
     epoch: EpochNumber,
     deadline_ms: Option<u64>,
+    proofs: &Proofs,
+    blocks: &[Arc<ProcessedBlock>],
     block: &ProcessedBlock,
     leaves: &[(NodeIdx, NodeKey)],
 ) -> Result<Vec<Built>, EpochError> {
@@ -93,7 +112,23 @@ pub(crate) fn build_leaves(
             }
             .ok_or_else(|| err("not a leaf of this block".into()))?
             .map_err(|e| err(e.to_string()))?;
-            Built::new(idx, node, epoch, deadline_ms, circuit)
+            let real = match proofs {
+                Proofs::Simulated => None,
+                Proofs::Real(circuits) => Some(
+                    RealContext {
+                        circuits,
+                        epoch,
+                        node,
+                        retry: 0,
+                        blocks,
+                        prover_id: [0; 32],
+                        expected_root: &[],
+                    }
+                    .build(&[])
+                    .map_err(err)?,
+                ),
+            };
+            Built::new(idx, node, epoch, deadline_ms, circuit, real)
         })
         .collect()
 }
@@ -103,6 +138,9 @@ pub(crate) struct ProvedChild<'a> {
     pub job: JobId,
     pub proof: &'a ProofRef,
     pub outputs: &'a Outputs,
+    /// The stored proof and its checked public inputs (real mode).
+    pub bytes: &'a Bytes,
+    pub public_inputs: &'a [FieldBytes],
 }
 
 /// Everything a node's job is made from besides its children.
@@ -112,16 +150,18 @@ pub(crate) struct BuildContext<'a> {
     pub blocks: &'a [Arc<ProcessedBlock>],
     pub prover_id: FieldBytes,
     pub expected_root: &'a [FieldBytes],
+    pub proofs: &'a Proofs,
 }
 
 impl BuildContext<'_> {
-    /// Builds the job of `idx` (attempt `retry`) from its proved children.
+    /// Builds the job of `idx` (attempt `retry`) from its proved children: the simulated
+    /// circuit (whose outputs parents are built from), and in real mode the real job.
     pub fn build<'s>(
         &self,
         idx: NodeIdx,
         retry: u32,
         child: impl Fn(NodeIdx) -> Option<ProvedChild<'s>>,
-    ) -> Result<CircuitJob, EpochError> {
+    ) -> Result<(CircuitJob, Option<RealJob>), EpochError> {
         let node = self.dag.node(idx);
         let err = |reason: String| EpochError::Inputs {
             epoch: self.epoch,
@@ -216,6 +256,32 @@ impl BuildContext<'_> {
                 self.expected_root,
             ),
         };
-        built.map_err(|e| err(e.to_string()))
+        let built = built.map_err(|e| err(e.to_string()))?;
+        let real = match self.proofs {
+            Proofs::Simulated => None,
+            Proofs::Real(circuits) => {
+                let children: Vec<RealChild<'_>> = kids
+                    .iter()
+                    .map(|k| RealChild {
+                        proof: k.bytes,
+                        public_inputs: k.public_inputs,
+                    })
+                    .collect();
+                Some(
+                    RealContext {
+                        circuits,
+                        epoch: self.epoch,
+                        node: node.key,
+                        retry,
+                        blocks: self.blocks,
+                        prover_id: self.prover_id,
+                        expected_root: self.expected_root,
+                    }
+                    .build(&children)
+                    .map_err(err)?,
+                )
+            }
+        };
+        Ok((built, real))
     }
 }

@@ -73,6 +73,13 @@ pub enum EpochError {
         #[source]
         source: Box<BrokerError>,
     },
+    /// The node's own proof verifier (`bb verify`) could not run.
+    #[error("epoch {epoch}: cannot verify the proof of job {job}: {reason}")]
+    Verifier {
+        epoch: EpochNumber,
+        job: String,
+        reason: String,
+    },
     #[error("epoch {epoch}: the orchestrator stopped: {reason}")]
     Stopped { epoch: EpochNumber, reason: String },
 }
@@ -91,6 +98,7 @@ impl EpochError {
             | EpochError::Inputs { epoch, .. }
             | EpochError::Store { epoch, .. }
             | EpochError::Broker { epoch, .. }
+            | EpochError::Verifier { epoch, .. }
             | EpochError::Stopped { epoch, .. } => *epoch,
         }
     }

@@ -29,6 +29,7 @@ mod metrics;
 pub mod outputs;
 pub mod priority;
 pub mod progress;
+mod real;
 
 pub use bounds::MakespanBounds;
 pub use dag::{Dag, NodeKey};
@@ -36,6 +37,7 @@ pub use error::EpochError;
 pub use outputs::{l1_epoch_public_inputs, EPOCH_PUBLIC_INPUTS, EPOCH_PUBLIC_INPUT_NAMES};
 pub use priority::ProvingTimes;
 pub use progress::{EpochProgress, EpochState, TypeProgress};
+pub use real::{Proofs, RealCircuits};
 
 use bytes::Bytes;
 use driver::{Command, Driver};
@@ -79,6 +81,8 @@ pub struct EpochConfig {
     pub watch_interval: Duration,
     /// Cancelling it (reorg, prune) cancels the epoch on the mesh and stops proving.
     pub cancel: CancellationToken,
+    /// Simulated or real proofs (the agents' backend must match).
+    pub proofs: Proofs,
 }
 
 impl EpochConfig {
@@ -94,6 +98,7 @@ impl EpochConfig {
             proving_times: ProvingTimes::uniform(),
             watch_interval: Duration::from_secs(1),
             cancel: CancellationToken::new(),
+            proofs: Proofs::Simulated,
         }
     }
 }
@@ -104,6 +109,9 @@ pub struct RootProof {
     pub job: JobId,
     pub proof: ProofRef,
     pub proof_bytes: Bytes,
+    /// The proof as L1's verifier takes it (`submitEpochRootProof`'s proof): the stored
+    /// proof when simulated, bb's proof bytes when real.
+    pub l1_proof: Bytes,
     /// L1's epoch public inputs, which the proof commits to.
     pub public_inputs: Vec<FieldBytes>,
     /// Jobs in the epoch's DAG.

@@ -24,10 +24,10 @@ async fn bounded<T>(secs: u64, f: impl Future<Output = T>) -> T {
         .expect("test timed out")
 }
 
-/// Jobs of a block with `t` txs: 4 base parities, root parity, t bases, t − 1 merges,
+/// Jobs of a block with `t` txs: 2 base parities, root parity, t bases, t − 1 merges,
 /// block root.
 fn block_jobs(t: usize) -> usize {
-    4 + 1 + t + t.saturating_sub(1) + 1
+    2 + 1 + t + t.saturating_sub(1) + 1
 }
 
 #[tokio::test]

@@ -17,7 +17,9 @@ use provemesh_common::EpochNumber;
 use provemesh_l1::bindings::Rollup::EpochProofPublicInputs;
 use provemesh_l1::public_inputs::prover_id;
 use provemesh_l1::{RollupContract, RollupTiming};
-use provemesh_orchestrator::{EpochConfig, EpochError, EpochProgress, EpochProver, RootProof};
+use provemesh_orchestrator::{
+    EpochConfig, EpochError, EpochProgress, EpochProver, Proofs, RootProof,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -35,6 +37,7 @@ pub struct JobContext<S> {
     pub prover: Address,
     pub max_job_retries: u32,
     pub job_time_estimate: Option<Duration>,
+    pub proofs: Proofs,
 }
 
 /// A proved epoch, ready for L1.
@@ -131,6 +134,7 @@ pub async fn prove_epoch<S: L2BlockSource + 'static>(
     );
     config.max_job_retries = ctx.max_job_retries;
     config.job_time_estimate = ctx.job_time_estimate;
+    config.proofs = ctx.proofs.clone();
     config.cancel = cancel.clone();
     info!(
         epoch,
@@ -212,7 +216,7 @@ pub async fn prove_epoch<S: L2BlockSource + 'static>(
         epoch,
         end_block,
         args,
-        proof: Bytes::from(root.proof_bytes.to_vec()),
+        proof: Bytes::from(root.l1_proof.to_vec()),
         root,
     })
 }

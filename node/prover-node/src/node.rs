@@ -17,6 +17,7 @@ use provemesh_archiver::{Archiver, ArchiverConfig};
 use provemesh_broker::Broker;
 use provemesh_common::tx::{Tx, TxHash};
 use provemesh_l1::{fallback_read_provider, fallback_wallet_provider, Deployment, RollupContract};
+use provemesh_orchestrator::Proofs;
 use provemesh_p2p::{P2pConfig, P2pHandle, WorldStateGenesis};
 use provemesh_tx_processor::{ClientProofVerifier, SimulatedClientProofVerifier};
 use provemesh_world_state::{TreeHeights, WorldState, WorldStateConfig};
@@ -64,6 +65,9 @@ pub struct ProverNodeConfig {
     pub confirmation_timeout: Duration,
     /// How often L1 is polled (claims, quotes).
     pub poll_interval: Duration,
+    /// PROVER_REAL_PROOFS: the jobs' kind (the agents' backend must match), and for real
+    /// proofs the circuit set and the node's own `bb verify`.
+    pub proofs: Proofs,
 }
 
 impl std::fmt::Debug for ProverNodeConfig {
@@ -383,6 +387,7 @@ pub async fn start(
         prover,
         max_job_retries: config.max_job_retries,
         job_time_estimate: config.job_time_estimate,
+        proofs: config.proofs.clone(),
     });
     let supervisor = Supervisor {
         ctx,

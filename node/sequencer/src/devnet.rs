@@ -13,7 +13,9 @@ use alloy::signers::local::PrivateKeySigner;
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args};
 use provemesh_common::config::values;
-use provemesh_l1::{deploy_all, wallet_provider, DeployConfig, Deployment, InboxContract};
+use provemesh_l1::{
+    deploy_all, wallet_provider, DeployConfig, Deployment, InboxContract, VerifierChoice,
+};
 use provemesh_p2p::{parse_boot_node, Multiaddr, P2pConfig};
 use provemesh_world_state::TreeHeights;
 use std::net::SocketAddr;
@@ -33,7 +35,8 @@ pub struct DevnetSequencerArgs {
     pub sequencer: bool,
 
     /// Transactions per second the load generator sends to the sequencer (implies
-    /// --sequencer; default 2 when only --sequencer is given; 0: none).
+    /// --sequencer; default 2 when only --sequencer is given, 0.01 with real proofs; 0:
+    /// none).
     #[arg(long, value_parser = tps)]
     pub tps: Option<f64>,
 
@@ -42,18 +45,20 @@ pub struct DevnetSequencerArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub invalid_every: Option<u64>,
 
-    /// Seconds per L2 slot (one block per slot at most).
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(2..=600))]
-    pub slot_duration: u64,
+    /// Seconds per L2 slot (one block per slot at most). Default 4; 240 with real proofs
+    /// (an epoch's proof must land within the slots of the proof window).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(2..=3600))]
+    pub slot_duration: Option<u64>,
 
     /// Slots per epoch. The claim window is the first half of the next epoch, the proof
-    /// window all of it.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
-    pub epoch_duration: u64,
+    /// window all of it. Default 4; 1 with real proofs.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub epoch_duration: Option<u64>,
 
-    /// Most txs in one block.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
-    pub max_txs_per_block: u64,
+    /// Most txs in one block. Default 64; 2 with real proofs (at most 8: the block root
+    /// circuit's size).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_txs_per_block: Option<u64>,
 
     /// Send an L1→L2 message (Inbox.sendL2Message) this often, e.g. `10s` (0: never).
     #[arg(long, default_value = "0s", value_parser = values::duration)]
@@ -90,6 +95,12 @@ pub struct DevnetSequencerArgs {
         value_name = "GOVERNANCE_PROPOSER_PAYLOAD_ADDRESS"
     )]
     pub governance_proposer_payload_address: Option<Address>,
+
+    /// Real proofs (set by `provemesh devnet --real-proofs`): the Rollup gets the Honk
+    /// verifier, blocks and epochs stay within the circuits' sizes, and the timing
+    /// defaults leave room for proving.
+    #[arg(skip)]
+    pub real_proofs: bool,
 }
 
 fn tps(raw: &str) -> Result<f64, String> {
@@ -103,16 +114,76 @@ fn tps(raw: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// The circuits' limits (`circuits/types/src/constants.nr`).
+const REAL_MAX_TXS_PER_BLOCK: u64 = 8;
+const REAL_MAX_BLOCKS_PER_EPOCH: u64 = 16;
+
 impl DevnetSequencerArgs {
     /// Whether the devnet runs a sequencer.
     pub fn enabled(&self) -> bool {
         self.sequencer || self.tps.is_some()
+    }
+
+    pub fn slot_duration(&self) -> u64 {
+        self.slot_duration
+            .unwrap_or(if self.real_proofs { 240 } else { 4 })
+    }
+
+    pub fn epoch_duration(&self) -> u64 {
+        self.epoch_duration
+            .unwrap_or(if self.real_proofs { 1 } else { 4 })
+    }
+
+    pub fn max_txs_per_block(&self) -> u64 {
+        self.max_txs_per_block
+            .unwrap_or(if self.real_proofs { 2 } else { 64 })
+    }
+
+    pub fn tps(&self) -> f64 {
+        self.tps
+            .unwrap_or(if self.real_proofs { 0.01 } else { 2.0 })
+    }
+
+    /// Flags that real proofs cannot take, named.
+    pub fn check(&self) -> Result<(), DevnetSequencerError> {
+        if !self.real_proofs {
+            return Ok(());
+        }
+        let flag =
+            |flag: &'static str, reason: String| Err(DevnetSequencerError::Flag { flag, reason });
+        if self.max_txs_per_block() > REAL_MAX_TXS_PER_BLOCK {
+            return flag(
+                "--max-txs-per-block",
+                format!(
+                    "{}: real proofs take blocks of at most {REAL_MAX_TXS_PER_BLOCK} txs (the block root circuit)",
+                    self.max_txs_per_block()
+                ),
+            );
+        }
+        if self.epoch_duration() > REAL_MAX_BLOCKS_PER_EPOCH {
+            return flag(
+                "--epoch-duration",
+                format!(
+                    "{} slots: real proofs take epochs of at most {REAL_MAX_BLOCKS_PER_EPOCH} blocks (the root rollup circuit)",
+                    self.epoch_duration()
+                ),
+            );
+        }
+        if !self.l1_to_l2_message_interval.is_zero() {
+            return flag(
+                "--l1-to-l2-message-interval",
+                "real proofs cannot prove a block without txs yet (the block root circuit takes 1 to 8), and L1→L2 messages alone make such blocks".into(),
+            );
+        }
+        Ok(())
     }
 }
 
 /// Why the devnet's sequencer did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DevnetSequencerError {
+    #[error("devnet sequencer: {flag} {reason}")]
+    Flag { flag: &'static str, reason: String },
     #[error("devnet sequencer: L1 URL {0:?} is not a URL")]
     BadL1Url(String),
     #[error("devnet sequencer: anvil's banner has no dev account {0}")]
@@ -185,6 +256,7 @@ pub async fn start(
     mint: &[(Address, U256)],
     shutdown: CancellationToken,
 ) -> Result<DevnetSequencer, DevnetSequencerError> {
+    args.check()?;
     let url: url::Url = l1_url
         .parse()
         .map_err(|_| DevnetSequencerError::BadL1Url(l1_url.to_string()))?;
@@ -205,12 +277,17 @@ pub async fn start(
         source,
     })?;
     let deploy_config = DeployConfig {
-        slot_duration: args.slot_duration,
-        epoch_duration: args.epoch_duration,
-        claim_window: (args.epoch_duration / 2).max(1),
-        proof_submission_window: args.epoch_duration,
+        slot_duration: args.slot_duration(),
+        epoch_duration: args.epoch_duration(),
+        claim_window: (args.epoch_duration() / 2).max(1),
+        proof_submission_window: args.epoch_duration(),
         sequencer: Some(sequencer_key.address()),
         genesis_archive: b256(archive),
+        verifier: if args.real_proofs {
+            VerifierChoice::Honk
+        } else {
+            VerifierChoice::Simulated
+        },
         ..DeployConfig::default()
     };
     let deployment = deploy_all(
@@ -257,7 +334,7 @@ pub async fn start(
 
     let mut config = SequencerConfig::new(url.clone(), deployment, Some(sequencer_key));
     config.rpc_listen = SocketAddr::from(([127, 0, 0, 1], args.sequencer_port));
-    config.max_txs_per_block = args.max_txs_per_block as usize;
+    config.max_txs_per_block = args.max_txs_per_block() as usize;
     config.governance_payload = args.governance_proposer_payload_address;
     if args.p2p_enabled {
         let boot: Vec<Multiaddr> = args
@@ -278,10 +355,20 @@ pub async fn start(
         deployment.rollup, deployment.inbox, deployment.outbox, deployment.escrow, deployment.token
     ));
     say(format!(
-        "  sequencer        JSON-RPC {}  ({}s slots, {}-slot epochs)",
+        "  epoch verifier   {} {}",
+        if args.real_proofs {
+            "HonkVerifier (real root rollup proofs)"
+        } else {
+            "SimulatedVerifier"
+        },
+        deployment.verifier
+    ));
+    say(format!(
+        "  sequencer        JSON-RPC {}  ({}s slots, {}-slot epochs, at most {} txs per block)",
         node.rpc_url(),
-        args.slot_duration,
-        args.epoch_duration
+        args.slot_duration(),
+        args.epoch_duration(),
+        args.max_txs_per_block()
     ));
     if let Some(p) = args.governance_proposer_payload_address {
         say(format!(
@@ -326,7 +413,7 @@ pub async fn start(
         }
     }));
 
-    let load = match args.tps.unwrap_or(2.0) {
+    let load = match args.tps() {
         t if t > 0.0 => {
             let generator = LoadGenerator::new(
                 LoadConfig {

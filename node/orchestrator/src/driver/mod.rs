@@ -20,6 +20,7 @@ use crate::metrics::metrics;
 use crate::outputs::Outputs;
 use crate::priority;
 use crate::progress::{EpochProgress, EpochState, Timings};
+use crate::real::Proofs;
 use crate::{EpochConfig, RootProof};
 use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
@@ -61,7 +62,11 @@ struct Slot {
     job: Option<JobId>,
     new_job: Option<NewJob>,
     outputs: Option<Outputs>,
+    /// The public inputs the job's proof must carry.
+    expected: Vec<FieldBytes>,
     proof: Option<ProofRef>,
+    /// The checked proof's bytes (a real parent's job carries its children's proofs).
+    proof_bytes: Option<Bytes>,
     enqueued_at: Option<Instant>,
     in_flight: bool,
 }
@@ -74,7 +79,9 @@ impl Slot {
             job: None,
             new_job: None,
             outputs: None,
+            expected: Vec::new(),
             proof: None,
+            proof_bytes: None,
             enqueued_at: None,
             in_flight: false,
         }
@@ -84,6 +91,7 @@ impl Slot {
 enum Rejection {
     Bad(String),
     Store(StoreError),
+    Verifier(String),
 }
 
 struct Checked {
@@ -91,7 +99,7 @@ struct Checked {
     job: JobId,
     proof: ProofRef,
     prove_ms: u64,
-    outcome: Result<Bytes, Rejection>,
+    outcome: Result<outcomes::CheckedProof, Rejection>,
 }
 
 /// Why a job is proved again.
@@ -328,6 +336,16 @@ impl Driver {
         let epoch = self.cfg.epoch;
         let index = self.blocks.len();
         let number = block.header.global_variables.block_number;
+        if matches!(self.cfg.proofs, Proofs::Real(_)) {
+            if let Some(reason) = crate::real::unprovable_block(&block) {
+                return Err(EpochError::InvalidBlock {
+                    epoch,
+                    index,
+                    number,
+                    reason,
+                });
+            }
+        }
         let new = self
             .dag
             .add_block(block.txs.len(), block.parity.base.len())
@@ -358,6 +376,11 @@ impl Driver {
                 reason: "no expected root public inputs (give them in EpochConfig or to seal_with)"
                     .into(),
             });
+        }
+        if matches!(self.cfg.proofs, Proofs::Real(_)) {
+            if let Some(reason) = crate::real::unprovable_epoch(self.blocks.len()) {
+                return Err(EpochError::Config { epoch, reason });
+            }
         }
         let new = self
             .dag
@@ -394,10 +417,11 @@ impl Driver {
                     chunk.iter().map(|&(_, i, k)| (i, k)).collect();
                 let (epoch, deadline) = (self.cfg.epoch, self.cfg.deadline_ms);
                 let (permits, block) = (self.builders.clone(), block.clone());
+                let (proofs, blocks) = (self.cfg.proofs.clone(), self.blocks.clone());
                 self.building.spawn(async move {
                     let _permit = permits.acquire_owned().await;
                     tokio::task::spawn_blocking(move || {
-                        build_leaves(epoch, deadline, &block, &nodes)
+                        build_leaves(epoch, deadline, &proofs, &blocks, &block, &nodes)
                     })
                     .await
                     .map_err(|e| EpochError::Stopped {
@@ -441,18 +465,28 @@ impl Driver {
             blocks: &self.blocks,
             prover_id: self.cfg.prover_id,
             expected_root: expected,
+            proofs: &self.cfg.proofs,
         };
         let slots = &self.slots;
-        let circuit = ctx.build(idx, slots[idx].retry, |c| {
+        let (circuit, real) = ctx.build(idx, slots[idx].retry, |c| {
             let s = &slots[c];
             Some(ProvedChild {
                 job: s.job?,
                 proof: s.proof.as_ref()?,
                 outputs: s.outputs.as_ref()?,
+                bytes: s.proof_bytes.as_ref()?,
+                public_inputs: &s.expected,
             })
         })?;
         let node = self.dag.node(idx).key;
-        let built = Built::new(idx, node, self.cfg.epoch, self.cfg.deadline_ms, circuit)?;
+        let built = Built::new(
+            idx,
+            node,
+            self.cfg.epoch,
+            self.cfg.deadline_ms,
+            circuit,
+            real,
+        )?;
         self.install(built)
     }
 
@@ -463,7 +497,9 @@ impl Driver {
         let slot = &mut self.slots[idx];
         slot.job = Some(b.id);
         slot.outputs = Some(b.outputs);
+        slot.expected = b.expected;
         slot.proof = None;
+        slot.proof_bytes = None;
         self.by_job.insert(b.id, idx);
         if let Some(r) = self.early.remove(&b.id) {
             slot.phase = Phase::Queued;

@@ -3,9 +3,10 @@
 
 use super::{Checked, Driver, Phase, Redo, Rejection};
 use crate::dag::NodeIdx;
+use crate::dag::NodeKey;
 use crate::error::EpochError;
 use crate::metrics::metrics;
-use crate::outputs::Outputs;
+use crate::real::{Proofs, RealRejection};
 use crate::RootProof;
 use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
@@ -47,15 +48,12 @@ impl Driver {
         match r.outcome {
             JobOutcome::Proved(proof) => {
                 slot.phase = Phase::Verifying;
-                let pis = slot
-                    .outputs
-                    .as_ref()
-                    .map(Outputs::public_inputs)
-                    .unwrap_or_default();
+                let pis = slot.expected.clone();
                 let store = self.broker.store().clone();
                 let (job, prove_ms) = (r.id, r.prove_ms);
+                let (proofs, key) = (self.cfg.proofs.clone(), node.key);
                 self.checking.spawn(async move {
-                    let outcome = check_proof(&store, &proof, &job, &pis).await;
+                    let outcome = check_proof(&store, &proofs, key, &proof, &job, &pis).await;
                     Checked {
                         idx,
                         job,
@@ -132,9 +130,10 @@ impl Driver {
         }
         let node = self.dag.node(c.idx);
         match c.outcome {
-            Ok(bytes) => {
+            Ok(checked) => {
                 slot.phase = Phase::Done;
                 slot.proof = Some(c.proof.clone());
+                slot.proof_bytes = Some(checked.bytes.clone());
                 if c.prove_ms > 0 {
                     self.timings
                         .record(node.proof_type, Duration::from_millis(c.prove_ms));
@@ -144,12 +143,9 @@ impl Driver {
                     return Ok(Some(RootProof {
                         job: c.job,
                         proof: c.proof,
-                        proof_bytes: bytes,
-                        public_inputs: slot
-                            .outputs
-                            .as_ref()
-                            .map(Outputs::public_inputs)
-                            .unwrap_or_default(),
+                        proof_bytes: checked.bytes,
+                        l1_proof: checked.l1_proof,
+                        public_inputs: slot.expected.clone(),
                         jobs: self.dag.len(),
                         elapsed: self.started.elapsed(),
                     }));
@@ -168,6 +164,11 @@ impl Driver {
                 job: c.job.to_hex(),
                 source: Box::new(source),
             }),
+            Err(Rejection::Verifier(reason)) => Err(EpochError::Verifier {
+                epoch,
+                job: c.job.to_hex(),
+                reason,
+            }),
         }
     }
 
@@ -181,15 +182,27 @@ impl Driver {
     }
 }
 
+/// A proof that passed its check.
+pub(super) struct CheckedProof {
+    /// As stored.
+    pub bytes: Bytes,
+    /// What L1's verifier takes (the stored proof; bb's proof bytes for a real proof).
+    pub l1_proof: Bytes,
+}
+
 /// Fetches a reported proof (hash-checked against the result's reference) and checks it
-/// is the proof of `job` over `public_inputs`. Store outages are retried for a few
-/// seconds and then fail the epoch; anything else means the proof is bad.
+/// is the proof of `job` over `public_inputs` (simulated: bound to the job; real: of the
+/// node's circuit, over those public inputs, and verified). Store outages are retried for
+/// a few seconds and then fail the epoch, as does a verifier that cannot run; anything
+/// else means the proof is bad.
 async fn check_proof(
     store: &ProofStore,
+    proofs: &Proofs,
+    node: NodeKey,
     proof: &ProofRef,
     job: &JobId,
     public_inputs: &[FieldBytes],
-) -> Result<Bytes, Rejection> {
+) -> Result<CheckedProof, Rejection> {
     let bytes = (|| store.get_verified(proof))
         .retry(
             ExponentialBuilder::default()
@@ -206,7 +219,27 @@ async fn check_proof(
                 Rejection::Bad(e.to_string())
             }
         })?;
-    SimulatedProof::verify(&bytes, job, public_inputs)
-        .map_err(|e| Rejection::Bad(e.to_string()))?;
-    Ok(bytes)
+    match proofs {
+        Proofs::Simulated => {
+            SimulatedProof::verify(&bytes, job, public_inputs)
+                .map_err(|e| Rejection::Bad(e.to_string()))?;
+            Ok(CheckedProof {
+                l1_proof: bytes.clone(),
+                bytes,
+            })
+        }
+        Proofs::Real(circuits) => {
+            let p = circuits
+                .check(node, &bytes, public_inputs)
+                .await
+                .map_err(|r| match r {
+                    RealRejection::Bad(why) => Rejection::Bad(why),
+                    RealRejection::Verifier(why) => Rejection::Verifier(why),
+                })?;
+            Ok(CheckedProof {
+                l1_proof: Bytes::from(p.proof),
+                bytes,
+            })
+        }
+    }
 }

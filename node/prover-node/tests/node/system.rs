@@ -9,6 +9,7 @@ use provemesh_broker::Broker;
 use provemesh_common::config::{ProofStoreConfig, ProofStoreLocation};
 use provemesh_harness::NatsServer;
 use provemesh_nats::{Topology, TopologyConfig};
+use provemesh_orchestrator::Proofs;
 use provemesh_prover_node::quotes::QuotePolicy;
 use provemesh_prover_node::{ProverNodeConfig, ProverNodeHandle};
 use provemesh_sequencer::loadgen::{LoadConfig, LoadGenerator, TxFactory};
@@ -224,6 +225,7 @@ impl System {
             job_time_estimate: Some(Duration::from_millis(20)),
             confirmation_timeout: Duration::from_secs(4),
             poll_interval: Duration::from_millis(200),
+            proofs: Proofs::Simulated,
         }
     }
 
