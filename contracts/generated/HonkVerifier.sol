@@ -9,7 +9,7 @@ pragma solidity >=0.8.21;
 uint256 constant N = 1048576;
 uint256 constant LOG_N = 20;
 uint256 constant NUMBER_OF_PUBLIC_INPUTS = 15;
-uint256 constant VK_HASH = 0x2170cbe200ea7f9f07875a07cf8cb7e6e2010fda0337f25d9442244f94e1c40e;
+uint256 constant VK_HASH = 0x23ce8e515f735de40b97e2f391a7a364a7e1924f5ad1660dd6c9f4b70e448fcb;
 library HonkVerificationKey {
     function loadVerificationKey() internal pure returns (Honk.VerificationKey memory) {
         Honk.VerificationKey memory vk = Honk.VerificationKey({
@@ -37,8 +37,8 @@ library HonkVerificationKey {
                y: uint256(0x1df7700d5215e15b84f71939ba727b6a0be62f4d17a0fdf5b057463e940c50bf)
             }),
             qc: Honk.G1Point({ 
-               x: uint256(0x133befc3519fa686e5d80713068b755de2e2f2cc64887fe2e6cfcba7390d5e92),
-               y: uint256(0x03e3c34bcd7a342d6e8364ac7d8717f993182778296d9e6f721781425ca4f136)
+               x: uint256(0x0bbf325ae863520ab2090e9e739d584a63a0862103b4267721021e4dfec298c1),
+               y: uint256(0x18750397b3f625f3b10b376db64bbfe879ccbe31e4325bba40035646ce8cbae4)
             }),
             qLookup: Honk.G1Point({ 
                x: uint256(0x24ccfd4c9d87bb485cfb82347751b09aa2ffa58b504e519b5e36927c2a2b0d5e),

@@ -100,7 +100,10 @@ fn txs(seed: u64) -> Vec<Tx> {
 
 fn process(ws: &mut WorldState, number: u64, txs: Vec<Tx>) -> ProcessedBlock {
     let block = BlockToProcess {
+        // A real chain's id and version (the genesis header, block 0, has neither).
         global_variables: GlobalVariables {
+            chain_id: Fr::from(31337u64),
+            version: Fr::from(1u64),
             block_number: number,
             slot_number: number,
             timestamp: 1000 + number,
@@ -377,7 +380,17 @@ fn prove_block(
 
 #[test]
 fn an_epoch_of_two_blocks_executes_up_to_the_l1_public_inputs() {
-    use provemesh_common::hash::header::sha256_merkle_root;
+    // L1's Hash.merkleRoot node: sha256(left ‖ right) shifted right by a byte.
+    let l1_node = |l: Fr, r: Fr| {
+        use sha2::Digest;
+        let mut buf = [0u8; 64];
+        buf[..32].copy_from_slice(&l.to_be_bytes());
+        buf[32..].copy_from_slice(&r.to_be_bytes());
+        let d: [u8; 32] = sha2::Sha256::digest(buf).into();
+        let mut out = [0u8; 32];
+        out[1..].copy_from_slice(&d[..31]);
+        Fr::from_be_bytes(&out).expect("field")
+    };
     let set = CircuitSet::load(&source_tree_artifacts()).expect("circuits");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut ws = world_state(dir.path());
@@ -419,7 +432,7 @@ fn an_epoch_of_two_blocks_executes_up_to_the_l1_public_inputs() {
     let want = [
         genesis_archive.root,
         p2.block_root.new_archive.root,
-        sha256_merkle_root(&[oh1, oh2]),
+        l1_node(oh1, oh2),
         p1.header.total_fees + p2.header.total_fees,
         "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
             .parse()
