@@ -90,7 +90,7 @@ pub struct DevnetCommand {
     /// Real proofs: agents prove with Barretenberg, the node checks every proof with
     /// `bb verify`, and L1's Rollup verifies the root with the generated Honk verifier
     /// (INSECURE devnet CRS from scripts/crs). Slow: minutes per epoch on a few cores, so
-    /// the timing defaults change (240 s slots, 1-slot epochs, 2 txs per block, 0.01 tps)
+    /// the timing defaults change (300 s slots, 1-slot epochs, 2 txs per block, 0.01 tps)
     /// and one agent per 4 cores runs by default.
     #[arg(long, conflicts_with = "synthetic")]
     pub real_proofs: bool,

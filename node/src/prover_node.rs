@@ -274,3 +274,22 @@ fn redact(u: &url::Url) -> String {
         u.port().map(|p| format!(":{p}")).unwrap_or_default()
     )
 }
+
+/// The node's proofs from PROVER_REAL_PROOFS (the agents' setting, which the node's jobs
+/// must match): for real proofs, the circuit set the agents prove and bb to check every
+/// proof with.
+pub fn proofs(agent: &provemesh_agent::AgentArgs) -> anyhow::Result<Proofs> {
+    if !agent.real_proofs {
+        return Ok(Proofs::Simulated);
+    }
+    let bb = agent.bb.validate()?;
+    let set = provemesh_bb::circuits::CircuitSet::load(&bb.circuits_dir)
+        .with_context(|| format!("PROVER_CIRCUITS_DIR {}", bb.circuits_dir.display()))?;
+    info!(
+        circuits = %bb.circuits_dir.display(),
+        "real proofs: jobs for the bb backend, every proof checked with bb verify"
+    );
+    Ok(Proofs::Real(std::sync::Arc::new(
+        provemesh_orchestrator::RealCircuits::new(std::sync::Arc::new(set), Some(bb.bb)),
+    )))
+}

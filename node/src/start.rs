@@ -57,6 +57,11 @@ impl StartCommand {
         }
         if r.prover_node {
             self.prover.validate(&self.node)?;
+            // PROVER_REAL_PROOFS: the node builds real-proof jobs and checks every proof
+            // with bb, so bb, the CRS and the circuits must be there.
+            if self.agent.agent.real_proofs {
+                self.agent.agent.bb.validate()?;
+            }
         }
         // The prover node's archiver may take its contracts from AZTEC_NODE_URL: checked
         // when they are resolved, at start.
@@ -114,7 +119,8 @@ impl StartCommand {
         }
         if let Some(broker) = broker.filter(|_| self.roles.prover_node) {
             // The node runs its own archiver (--archiver names it, as in `aztec start`).
-            let config = prover_node::resolve(&self.node, &self.archiver, &self.prover).await?;
+            let mut config = prover_node::resolve(&self.node, &self.archiver, &self.prover).await?;
+            config.proofs = prover_node::proofs(&self.agent.agent)?;
             let node = provemesh_prover_node::start(config, broker, shutdown.clone())
                 .await
                 .context("starting the prover node")?;

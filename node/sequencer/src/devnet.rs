@@ -45,8 +45,9 @@ pub struct DevnetSequencerArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub invalid_every: Option<u64>,
 
-    /// Seconds per L2 slot (one block per slot at most). Default 4; 240 with real proofs
-    /// (an epoch's proof must land within the slots of the proof window).
+    /// Seconds per L2 slot (one block per slot at most). Default 4; 300 with real proofs
+    /// (an epoch's proof must land within the slots of the proof window: on 2 cores an
+    /// epoch of one block with two txs takes 2.5 to 3.5 minutes to prove).
     #[arg(long, value_parser = clap::value_parser!(u64).range(2..=3600))]
     pub slot_duration: Option<u64>,
 
@@ -126,7 +127,7 @@ impl DevnetSequencerArgs {
 
     pub fn slot_duration(&self) -> u64 {
         self.slot_duration
-            .unwrap_or(if self.real_proofs { 240 } else { 4 })
+            .unwrap_or(if self.real_proofs { 300 } else { 4 })
     }
 
     pub fn epoch_duration(&self) -> u64 {

@@ -282,6 +282,21 @@ async fn the_binary_names_what_is_wrong_before_starting() {
         assert!(err.contains(var), "{var}={value}: {err}");
     }
 
+    // Real proofs without what bb needs: the node checks every proof with bb, so a missing
+    // CRS is refused by name before anything starts.
+    let (code, err) = start_refused(
+        &["--prover-node", "--archiver"],
+        &dead,
+        &[
+            ("AZTEC_NODE_URL", dead.clone()),
+            ("PROVER_PROOF_STORE", "memory://".into()),
+            ("PROVER_REAL_PROOFS", "true".into()),
+            ("CRS_PATH", "/nonexistent/crs".into()),
+        ],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("CRS_PATH"), "{err}");
+
     // Nothing where the mesh and the nodes should be: a clear error at start, exit 1.
     let (code, err) = start_refused(
         &["--prover-node", "--archiver"],
