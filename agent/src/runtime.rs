@@ -202,6 +202,11 @@ impl Agent {
         let watcher = tokio::spawn(watch_cancellations(inner.clone(), shutdown.clone()));
         let tracker = TaskTracker::new();
         let slots = Arc::new(Semaphore::new(inner.cfg.concurrency));
+        let presence = tokio::spawn(announce_presence(
+            inner.clone(),
+            slots.clone(),
+            shutdown.clone(),
+        ));
         // Kept for the run: the share of this agent's slots that are proving.
         let _busy = {
             let (slots, conc, id) = (slots.clone(), inner.cfg.concurrency, inner.cfg.id.clone());
@@ -291,6 +296,9 @@ impl Agent {
             tracker.wait().await;
         }
         watcher.abort();
+        // Withdrawn once draining is over: a node counting capacity sees it leave now
+        // rather than after the presence TTL.
+        let _ = presence.await;
         // Acks and naks are buffered by the client; the last ones (the hand-backs above)
         // must reach the server before the process may exit, or they wait out AckWait.
         if tokio::time::timeout(Duration::from_secs(5), client.flush())
@@ -441,5 +449,49 @@ async fn watch_cancellations(inner: Arc<Inner>, shutdown: CancellationToken) {
         if shutdown.is_cancelled() {
             return;
         }
+    }
+}
+
+/// Keeps the agent's presence on the mesh (`PROVE_AGENTS`) fresh until `shutdown`, then
+/// withdraws it: nodes count it as proving capacity while it lives, idle or busy. A
+/// failure is logged and retried at the next refresh; it never stops proving.
+async fn announce_presence(inner: Arc<Inner>, slots: Arc<Semaphore>, shutdown: CancellationToken) {
+    let Some(bucket) = inner.topo.agents.clone() else {
+        warn!(agent = %inner.cfg.id, "the mesh has no agents bucket (applied by an older node): not announcing this agent");
+        return;
+    };
+    // Refresh at a third of the bucket's TTL (the node that applied the topology set it;
+    // this agent's own configuration may differ).
+    let ttl = match bucket.status().await {
+        Ok(s) if !s.max_age().is_zero() => s.max_age(),
+        _ => inner.topo.config.agent_ttl,
+    };
+    let every = (ttl / 3).max(Duration::from_millis(100));
+    let conc = inner.cfg.concurrency;
+    let mut failing = false;
+    loop {
+        let p = provemesh_common::AgentPresence {
+            agent: inner.cfg.id.clone(),
+            proof_types: inner.cfg.proof_types.clone(),
+            concurrency: conc as u32,
+            backend: inner.backend.name().to_string(),
+            in_flight: conc.saturating_sub(slots.available_permits()) as u32,
+            seen_at_ms: provemesh_common::unix_millis(),
+        };
+        match provemesh_nats::messages::put_presence(&bucket, &p).await {
+            Ok(()) => failing = false,
+            Err(e) if !failing => {
+                failing = true;
+                warn!(agent = %inner.cfg.id, error = %e, "cannot announce this agent's presence; retrying");
+            }
+            Err(_) => {}
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+    if let Err(e) = provemesh_nats::messages::remove_presence(&bucket, &inner.cfg.id.0).await {
+        debug!(agent = %inner.cfg.id, error = %e, "could not withdraw this agent's presence; it expires");
     }
 }

@@ -97,6 +97,16 @@ impl Broker {
         &self.store
     }
 
+    /// The agents present on the mesh now (refreshed within the presence TTL), idle or
+    /// busy: the proving capacity a node can bid with. Empty when the mesh has no agents
+    /// bucket.
+    pub async fn agents(&self) -> Result<Vec<provemesh_common::AgentPresence>, BrokerError> {
+        let Some(bucket) = &self.topo.agents else {
+            return Ok(Vec::new());
+        };
+        Ok(provemesh_nats::messages::read_presences(bucket, self.topo.config.agent_ttl).await?)
+    }
+
     /// Cancels `epoch`: marks it cancelled (agents stop its in-flight jobs and drop any
     /// still delivered), then purges its queued jobs. Results of the epoch that arrive
     /// afterwards are dropped by [`Results`]. Idempotent.

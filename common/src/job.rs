@@ -200,3 +200,21 @@ mod tests {
         );
     }
 }
+
+/// An agent's presence on the mesh (`PROVE_AGENTS` bucket, key = agent id), refreshed by
+/// the agent every few seconds and expiring with the bucket's TTL: how a node learns the
+/// proving capacity it can bid with — idle agents included, which job statuses never show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentPresence {
+    pub agent: AgentId,
+    /// The proof types it pulls (its allow-list).
+    pub proof_types: Vec<ProofType>,
+    /// Jobs it proves at once.
+    pub concurrency: u32,
+    /// Its proving backend (`simulated`, `bb`): a node proving for real counts only `bb`.
+    pub backend: String,
+    /// Jobs in flight when it last reported.
+    pub in_flight: u32,
+    /// When it last reported (Unix ms).
+    pub seen_at_ms: u64,
+}

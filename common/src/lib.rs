@@ -16,7 +16,8 @@ pub mod tx;
 
 pub use ids::{AgentId, EpochNumber, JobId};
 pub use job::{
-    FailureKind, InputRef, JobEnvelope, JobOutcome, JobResult, JobState, JobStatus, ProofRef,
+    AgentPresence, FailureKind, InputRef, JobEnvelope, JobOutcome, JobResult, JobState, JobStatus,
+    ProofRef,
 };
 pub use proof_type::ProofType;
 

@@ -5,7 +5,9 @@ use crate::{headers, subjects};
 use async_nats::jetstream::{self, context::PublishAckFuture, kv, Context};
 use bytes::Bytes;
 use provemesh_common::codec::{self, CodecError};
-use provemesh_common::{EpochNumber, JobEnvelope, JobOutcome, JobResult, JobStatus, ProofType};
+use provemesh_common::{
+    AgentPresence, EpochNumber, JobEnvelope, JobOutcome, JobResult, JobStatus, ProofType,
+};
 
 /// A mesh message could not be sent or read.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,12 @@ pub enum MessageError {
     Status {
         op: &'static str,
         key: String,
+        #[source]
+        source: async_nats::Error,
+    },
+    #[error("agents bucket {op}: {source}")]
+    Agents {
+        op: &'static str,
         #[source]
         source: async_nats::Error,
     },
@@ -133,4 +141,55 @@ pub async fn mark_cancelled(epochs_kv: &kv::Store, epoch: EpochNumber) -> Result
 /// Parses the epoch out of a cancel marker key.
 pub fn parse_cancelled_key(key: &str) -> Option<EpochNumber> {
     key.strip_prefix("cancelled.")?.parse().ok()
+}
+
+/// Announces (or refreshes) an agent's presence; it lasts the bucket's TTL.
+pub async fn put_presence(agents: &kv::Store, p: &AgentPresence) -> Result<(), MessageError> {
+    let bytes: Bytes = codec::encode("agent presence", p)?.into();
+    agents
+        .put(p.agent.0.as_str(), bytes)
+        .await
+        .map_err(|e| MessageError::Agents {
+            op: "put",
+            source: e.into(),
+        })?;
+    Ok(())
+}
+
+/// Withdraws an agent's presence (a clean stop; a killed agent's expires instead).
+pub async fn remove_presence(agents: &kv::Store, agent: &str) -> Result<(), MessageError> {
+    agents
+        .delete(agent)
+        .await
+        .map_err(|e| MessageError::Agents {
+            op: "delete",
+            source: e.into(),
+        })?;
+    Ok(())
+}
+
+/// Every agent present now: entries refreshed within `ttl` (the bucket expires older ones
+/// too, but only when the server gets to it). Undecodable entries are skipped.
+pub async fn read_presences(
+    agents: &kv::Store,
+    ttl: std::time::Duration,
+) -> Result<Vec<AgentPresence>, MessageError> {
+    use futures::StreamExt as _;
+    let err = |source: async_nats::Error| MessageError::Agents { op: "list", source };
+    let mut keys = agents.keys().await.map_err(|e| err(e.into()))?;
+    let now = provemesh_common::unix_millis();
+    let mut out = Vec::new();
+    while let Some(key) = keys.next().await {
+        let key = key.map_err(|e| err(e.into()))?;
+        let Some(bytes) = agents.get(&key).await.map_err(|e| err(e.into()))? else {
+            continue;
+        };
+        if let Ok(p) = codec::decode::<AgentPresence>("agent presence", &bytes) {
+            if now.saturating_sub(p.seen_at_ms) <= ttl.as_millis() as u64 {
+                out.push(p);
+            }
+        }
+    }
+    out.sort_by(|a, b| a.agent.0.cmp(&b.agent.0));
+    Ok(out)
 }

@@ -13,6 +13,8 @@ pub const DEAD_LETTER_STREAM: &str = "PROVE_DEAD";
 pub const STATUS_BUCKET: &str = "PROVE_STATUS";
 /// KV bucket of per-epoch markers (cancellations).
 pub const EPOCHS_BUCKET: &str = "PROVE_EPOCHS";
+/// KV bucket of agents' presence (key = agent id, expiring with the bucket's TTL).
+pub const AGENTS_BUCKET: &str = "PROVE_AGENTS";
 /// Durable consumer of the dead-letter stream used by brokers.
 pub const DEAD_LETTER_CONSUMER: &str = "dead_letters";
 

@@ -47,6 +47,9 @@ pub struct TopologyConfig {
     pub status_history: i64,
     /// Most pull requests a job consumer holds at once (one per waiting agent slot).
     pub max_waiting: i64,
+    /// How long an agent's presence lasts without a refresh (agents refresh at a third of
+    /// it): a killed agent stops counting as capacity after this.
+    pub agent_ttl: Duration,
     /// The cluster (region of a supercluster) the streams and buckets are placed in.
     pub placement_cluster: Option<String>,
 }
@@ -63,6 +66,7 @@ impl Default for TopologyConfig {
             status_ttl: Duration::from_secs(24 * 3600),
             status_history: 32,
             max_waiting: 4096,
+            agent_ttl: Duration::from_secs(30),
             placement_cluster: None,
         }
     }
@@ -117,6 +121,9 @@ pub struct Topology {
     pub dead_letters: stream::Stream,
     pub status: kv::Store,
     pub epochs: kv::Store,
+    /// Agents' presence; `None` when bound to a mesh applied by a version without it (the
+    /// agent then proves without announcing itself).
+    pub agents: Option<kv::Store>,
     consumers: HashMap<ProofType, PullConsumer>,
 }
 
@@ -229,6 +236,20 @@ impl Topology {
             },
         )
         .await?;
+        let agents = ensure_bucket(
+            &js,
+            kv::Config {
+                bucket: AGENTS_BUCKET.into(),
+                description: "provemesh agents' presence, keyed <agent id>, expiring".into(),
+                history: 1,
+                max_age: config.agent_ttl,
+                storage,
+                num_replicas: config.replicas,
+                placement: placement.clone(),
+                ..Default::default()
+            },
+        )
+        .await?;
 
         Ok(Topology {
             js,
@@ -238,6 +259,7 @@ impl Topology {
             dead_letters,
             status,
             epochs,
+            agents: Some(agents),
             consumers,
         })
     }
@@ -289,6 +311,7 @@ impl Topology {
         };
         let status = bucket(STATUS_BUCKET).await?;
         let epochs = bucket(EPOCHS_BUCKET).await?;
+        let agents = bucket(AGENTS_BUCKET).await.ok();
         Ok(Topology {
             js,
             config,
@@ -297,6 +320,7 @@ impl Topology {
             dead_letters,
             status,
             epochs,
+            agents,
             consumers,
         })
     }

@@ -39,6 +39,13 @@ macro_rules! say {
     }};
 }
 
+/// The mesh side the prover node runs on: the broker, and the kind of proofs the agents
+/// make (the node's jobs and checks must match).
+struct ProverMesh {
+    broker: Broker,
+    proofs: Proofs,
+}
+
 /// The devnet's proof store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DevnetStore {
@@ -227,8 +234,11 @@ impl DevnetCommand {
             say!("");
             self.prove_synthetic(&broker, &shutdown).await
         } else {
-            self.prove_rollup(&anvil, &broker, &dir, proofs, &shutdown)
-                .await
+            let mesh = ProverMesh {
+                broker: broker.clone(),
+                proofs,
+            };
+            self.prove_rollup(&anvil, &mesh, &dir, &shutdown).await
         };
         if outcome.is_ok() && self.stay && !shutdown.is_cancelled() {
             say!("\nall epochs proven; servers stay up until Ctrl-C");
@@ -283,9 +293,8 @@ impl DevnetCommand {
     async fn prove_rollup(
         &self,
         anvil: &Anvil,
-        broker: &Broker,
+        mesh: &ProverMesh,
         dir: &std::path::Path,
-        proofs: Proofs,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
         let keys = |i| anvil.dev_private_key(i);
@@ -306,7 +315,7 @@ impl DevnetCommand {
         )
         .await?;
         let result = self
-            .run_prover_node(anvil, broker, dir, prover, &sequencer, proofs, shutdown)
+            .run_prover_node(anvil, mesh, dir, prover, &sequencer, shutdown)
             .await;
         shutdown.cancel();
         if let Err(e) = sequencer.stop().await {
@@ -318,11 +327,10 @@ impl DevnetCommand {
     async fn run_prover_node(
         &self,
         anvil: &Anvil,
-        broker: &Broker,
+        mesh: &ProverMesh,
         dir: &std::path::Path,
         signer: PrivateKeySigner,
         sequencer: &provemesh_sequencer::devnet::DevnetSequencer,
-        proofs: Proofs,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
         let node_url: url::Url = sequencer.node.rpc_url().parse()?;
@@ -367,9 +375,9 @@ impl DevnetCommand {
             }),
             confirmation_timeout: Duration::from_secs(s.slot_duration().clamp(4, 60)),
             poll_interval: Duration::from_millis(500),
-            proofs,
+            proofs: mesh.proofs.clone(),
         };
-        let node = provemesh_prover_node::start(config, broker.clone(), shutdown.clone())
+        let node = provemesh_prover_node::start(config, mesh.broker.clone(), shutdown.clone())
             .await
             .context("starting the prover node")?;
         say!(

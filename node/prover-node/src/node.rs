@@ -435,6 +435,17 @@ pub async fn start(
             let executed = executed.clone();
             Arc::new(move || executed.state().stuck)
         },
+        provers: {
+            let broker = broker.clone();
+            Arc::new(move || {
+                let broker = broker.clone();
+                Box::pin(async move { broker.agents().await.map_err(|e| e.to_string()) })
+            })
+        },
+        backend: match config.proofs {
+            Proofs::Simulated => "simulated",
+            Proofs::Real(_) => "bb",
+        },
         poll_interval: config.poll_interval,
     });
     let quote_handle = monitor.handle();

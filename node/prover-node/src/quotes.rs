@@ -30,7 +30,9 @@ mod policy;
 mod record;
 mod route;
 
-pub use policy::{expected_reward, QuotePolicy, SkipReason, MAX_BPS};
+pub use policy::{
+    expected_reward, mesh_capacity, QuotePolicy, SkipReason, EPOCH_PROOF_TYPES, MAX_BPS,
+};
 pub use record::{MonitorEvent, MonitorHandle, QuoteFate, QuoteRecord};
 pub use route::QuoteRoute;
 
@@ -61,6 +63,36 @@ const SEND_ATTEMPTS: usize = 4;
 /// Counts the epochs being proved now.
 pub type CapacityProbe = Arc<dyn Fn() -> usize + Send + Sync>;
 
+/// The agents present on the mesh now (`Broker::agents`), or why they cannot be read.
+pub type ProversProbe = Arc<
+    dyn Fn() -> futures::future::BoxFuture<
+            'static,
+            Result<Vec<provemesh_common::AgentPresence>, String>,
+        > + Send
+        + Sync,
+>;
+
+/// A probe answering a fixed set of agents (tests, and nodes that take their capacity on
+/// trust).
+pub fn fixed_provers(agents: Vec<provemesh_common::AgentPresence>) -> ProversProbe {
+    Arc::new(move || {
+        let a = agents.clone();
+        Box::pin(async move { Ok(a) })
+    })
+}
+
+/// One agent of `backend` pulling every epoch proof type with `concurrency` slots.
+pub fn full_agent(backend: &str, concurrency: u32) -> provemesh_common::AgentPresence {
+    provemesh_common::AgentPresence {
+        agent: provemesh_common::AgentId(format!("{backend}-agent")),
+        proof_types: EPOCH_PROOF_TYPES.to_vec(),
+        concurrency,
+        backend: backend.into(),
+        in_flight: 0,
+        seen_at_ms: provemesh_common::unix_millis(),
+    }
+}
+
 /// The block the node cannot execute as L1 recorded it, and why (the world state
 /// synchronizer's stuck block), if any: no epoch ending at or after it can be proved.
 pub type UnprovableProbe = Arc<dyn Fn() -> Option<(u64, String)> + Send + Sync>;
@@ -84,6 +116,11 @@ pub struct MonitorConfig<S> {
     pub in_progress: CapacityProbe,
     /// What the node cannot execute: no bid for an epoch it could not prove.
     pub unprovable: UnprovableProbe,
+    /// The agents on the mesh: no bid without agents that can prove the epoch, and no more
+    /// epochs at once than their job slots.
+    pub provers: ProversProbe,
+    /// The backend the node's jobs need (`simulated`, `bb`).
+    pub backend: &'static str,
     /// How often L1 is read.
     pub poll_interval: Duration,
 }
@@ -435,8 +472,23 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
                 return Ok(());
             }
         }
+        let agents = match (self.config.provers)().await {
+            Ok(a) => a,
+            Err(e) => {
+                let reason = format!("cannot read the agents on the mesh: {e}");
+                self.skip(epoch, SkipReason::NoProvers { reason }, state);
+                return Ok(());
+            }
+        };
+        let slots = match mesh_capacity(&agents, self.config.backend) {
+            Ok(n) => n,
+            Err(reason) => {
+                self.skip(epoch, SkipReason::NoProvers { reason }, state);
+                return Ok(());
+            }
+        };
         let proving = (self.config.in_progress)();
-        let max = self.config.policy.max_parallel_epochs;
+        let max = self.config.policy.max_parallel_epochs.min(slots);
         if proving >= max {
             self.skip(epoch, SkipReason::AtCapacity { proving, max }, state);
             return Ok(());
@@ -634,6 +686,8 @@ mod tests {
             source: Arc::new(archiver),
             in_progress: Arc::new(|| 0),
             unprovable: Arc::new(|| None),
+            provers: fixed_provers(vec![full_agent("simulated", 4)]),
+            backend: "simulated",
             poll_interval: Duration::from_secs(1),
         });
         let shown = format!("{monitor:?}");

@@ -146,12 +146,11 @@ impl DevnetSequencerArgs {
     }
 
     /// Flags that real proofs cannot take, named.
-    pub fn check(&self) -> Result<(), DevnetSequencerError> {
+    pub fn check(&self) -> Result<(), FlagError> {
         if !self.real_proofs {
             return Ok(());
         }
-        let flag =
-            |flag: &'static str, reason: String| Err(DevnetSequencerError::Flag { flag, reason });
+        let flag = |flag: &'static str, reason: String| Err(FlagError { flag, reason });
         if self.max_txs_per_block() > REAL_MAX_TXS_PER_BLOCK {
             return flag(
                 "--max-txs-per-block",
@@ -180,11 +179,19 @@ impl DevnetSequencerArgs {
     }
 }
 
+/// A devnet flag the chosen mode cannot take.
+#[derive(Debug, thiserror::Error)]
+#[error("devnet sequencer: {flag} {reason}")]
+pub struct FlagError {
+    pub flag: &'static str,
+    pub reason: String,
+}
+
 /// Why the devnet's sequencer did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DevnetSequencerError {
-    #[error("devnet sequencer: {flag} {reason}")]
-    Flag { flag: &'static str, reason: String },
+    #[error(transparent)]
+    Flag(#[from] FlagError),
     #[error("devnet sequencer: L1 URL {0:?} is not a URL")]
     BadL1Url(String),
     #[error("devnet sequencer: anvil's banner has no dev account {0}")]

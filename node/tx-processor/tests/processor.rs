@@ -239,7 +239,7 @@ fn outputs_are_deterministic_and_witnesses_verify() {
         ),
         br.new_archive.root
     );
-    assert_eq!(first.parity.base.len(), 4);
+    assert_eq!(first.parity.base.len(), 2);
     ws.commit_block(&first.header).unwrap();
     assert_eq!(ws.tip_record().archive, br.new_archive);
 }

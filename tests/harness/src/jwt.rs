@@ -364,7 +364,7 @@ mod tests {
         assert_eq!(node.subscribe, ["_INBOX.>"]);
         assert_eq!(agent.publish.first().unwrap(), "$JS.API.INFO");
         assert_eq!(agent.publish.last().unwrap(), "prove.ready.>");
-        assert_eq!(agent.publish.len(), 16);
+        assert_eq!(agent.publish.len(), 18);
         assert_eq!(agent.subscribe, ["_INBOX.>", "prove.ready.>"]);
         // The commented line inside the observer's list is skipped.
         assert_eq!(observer.publish.len(), 17);

@@ -352,6 +352,30 @@ fn contradictions_and_missing_requirements_are_refused() {
     assert!(r.stderr.contains("AZTEC_NODE_URL"), "{}", r.stderr);
     assert!(!r.stderr.contains(&key));
 
+    // Real-proof devnets stay within the circuits' sizes; flags that cannot are named
+    // before any server starts.
+    for (flag, value, says) in [
+        ("--max-txs-per-block", "9", "at most 8 txs"),
+        ("--epoch-duration", "17", "at most 16 blocks"),
+        ("--l1-to-l2-message-interval", "10s", "block without txs"),
+    ] {
+        let r = run("provemesh", &["devnet", "--real-proofs", flag, value], &[]);
+        assert_ne!(r.code, Some(0), "{flag} {value}");
+        assert!(
+            r.stderr.contains(flag) && r.stderr.contains(says),
+            "{flag} {value}: {}",
+            r.stderr
+        );
+        assert!(!r.stdout.contains("starting servers"), "{}", r.stdout);
+    }
+    let r = run(
+        "provemesh",
+        &["devnet", "--real-proofs", "--synthetic"],
+        &[],
+    );
+    assert_eq!(r.code, Some(2));
+    assert!(r.stderr.contains("--synthetic"), "{}", r.stderr);
+
     let r = run("provemesh", &["bench", "mesh", "--help"], &[]);
     assert_eq!(r.code, Some(0));
 }

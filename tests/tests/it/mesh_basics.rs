@@ -7,6 +7,7 @@ use provemesh_agent::AgentConfig;
 use provemesh_common::circuit::SimulatedProof;
 use provemesh_common::{FailureKind, JobOutcome, ProofType};
 use provemesh_harness::{NatsServer, S3Server};
+use provemesh_nats::TopologyConfig;
 use provemesh_store::ProofStore;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -472,6 +473,69 @@ async fn an_incompatible_existing_stream_is_refused_with_a_clear_error() {
         provemesh_nats::Topology::apply(js2, Default::default())
             .await
             .expect("idempotent");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_announce_themselves_and_leave_when_stopped_or_killed() {
+    within(Duration::from_secs(60), async {
+        // Presence lasts 4 s without a refresh (agents refresh every third of it).
+        let mesh = Mesh::start(TopologyConfig {
+            agent_ttl: Duration::from_secs(4),
+            ..fast_topology()
+        })
+        .await;
+        let mut spot = AgentProcess::start(
+            &mesh.url(),
+            &mesh.store,
+            "spot-1",
+            &[
+                ("PROVER_AGENT_CONCURRENCY", "3"),
+                ("PROVER_AGENT_PROOF_TYPES", "base_parity,merge_rollup"),
+            ],
+        );
+        let mut steady = AgentProcess::start(&mesh.url(), &mesh.store, "steady-1", &[]);
+        let b = mesh.broker.clone();
+        eventually(Duration::from_secs(15), "both agents present", || {
+            let b = b.clone();
+            async move { b.agents().await.map(|a| a.len() == 2).unwrap_or(false) }
+        })
+        .await;
+        let present = b.agents().await.unwrap();
+        let s = present
+            .iter()
+            .find(|a| a.agent.0 == "spot-1")
+            .expect("spot-1");
+        assert_eq!(s.concurrency, 3);
+        assert_eq!(s.backend, "simulated");
+        let mut types = s.proof_types.clone();
+        types.sort();
+        let mut want = vec![ProofType::BaseParity, ProofType::MergeRollup];
+        want.sort();
+        assert_eq!(types, want, "its allow-list");
+
+        // Killed: nobody withdraws it; it stops counting once its presence expires.
+        spot.kill9();
+        eventually(Duration::from_secs(10), "the killed agent expires", || {
+            let b = b.clone();
+            async move {
+                b.agents()
+                    .await
+                    .map(|a| a.iter().all(|p| p.agent.0 != "spot-1"))
+                    .unwrap_or(false)
+            }
+        })
+        .await;
+        assert_eq!(b.agents().await.unwrap().len(), 1, "the other one stays");
+
+        // Stopped (SIGTERM): it withdraws itself at once, well before the TTL.
+        steady.sigterm();
+        assert_eq!(steady.wait_exit(Duration::from_secs(10)), Some(0));
+        assert!(
+            b.agents().await.unwrap().is_empty(),
+            "a stopped agent withdraws its presence"
+        );
     })
     .await
 }

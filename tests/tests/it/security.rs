@@ -41,7 +41,7 @@ async fn each_role_can_do_its_job_and_nothing_else() {
                                "$JS.API.CONSUMER.MSG.NEXT.PROVE_JOBS.jobs_merge_rollup", "$JS.ACK.PROVE_JOBS.jobs_merge_rollup.>",
                                "$JS.API.CONSUMER.CREATE.KV_PROVE_EPOCHS", "$JS.API.CONSUMER.CREATE.KV_PROVE_EPOCHS.>",
                                "$JS.API.CONSUMER.DELETE.KV_PROVE_EPOCHS.>", "$JS.FC.KV_PROVE_EPOCHS.>",
-                               "prove.result.>", "$KV.PROVE_STATUS.>", "prove.ready.merge_rollup"] }
+                               "prove.result.>", "$KV.PROVE_STATUS.>", "$KV.PROVE_AGENTS.>", "prove.ready.merge_rollup"] }
             subscribe: { allow: ["_INBOX.>", "prove.ready.merge_rollup"] } } }"#;
         let config = roles.replace("# @restricted-agents@", merge_only);
         let (node_pw, agent_pw, obs_pw, merge_pw) = (token(), token(), token(), token());
@@ -76,6 +76,11 @@ async fn each_role_can_do_its_job_and_nothing_else() {
         let h = tokio::spawn(agent.run(stop.clone()));
         let got = collect(&mut results, 1, Duration::from_secs(20)).await;
         assert!(matches!(got[&merge.id()][0].outcome, JobOutcome::Proved(_)));
+        // Least privilege still announces the agent: the node sees it and what it pulls.
+        let present = b.agents().await.expect("node reads the agents");
+        assert_eq!(present.len(), 1, "{present:?}");
+        assert_eq!(present[0].agent.0, "merge-only");
+        assert_eq!(present[0].proof_types, [ProofType::MergeRollup]);
         // …but cannot reach the root rollup consumer at all.
         assert!(Topology::bind(mjs.clone(), TopologyConfig::default(), &[ProofType::RootRollup]).await.is_err());
         let mclient = mjs.client();
@@ -85,6 +90,7 @@ async fn each_role_can_do_its_job_and_nothing_else() {
         assert_eq!(queued_total(&b).await, 1, "the root job is still queued");
         stop.cancel();
         h.await.unwrap();
+        assert!(b.agents().await.unwrap().is_empty(), "a stopped agent withdraws");
 
         // A full agent cannot publish jobs, purge the queue or delete streams.
         let ajs = js_as(&url, "agent", &agent_pw).await.unwrap();

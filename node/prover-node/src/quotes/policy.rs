@@ -3,6 +3,7 @@
 
 use super::QuoteError;
 use alloy::primitives::U256;
+use provemesh_common::{AgentPresence, ProofType};
 use serde::Serialize;
 
 /// 100% in basis points (`Constants.MAX_BPS`).
@@ -73,12 +74,18 @@ pub enum SkipReason {
         block: u64,
         reason: String,
     },
+    /// The mesh has no agents that could prove the epoch (none present, none with the
+    /// node's backend, or a proof type nobody pulls): a quote won would be slashed.
+    NoProvers {
+        reason: String,
+    },
 }
 
 impl SkipReason {
     pub const BELOW_MIN_REWARD: &'static str = "below_min_reward";
     pub const AT_CAPACITY: &'static str = "at_capacity";
     pub const UNPROVABLE: &'static str = "unprovable";
+    pub const NO_PROVERS: &'static str = "no_provers";
 
     /// A stable short name (logs, metrics).
     pub fn kind(&self) -> &'static str {
@@ -86,6 +93,7 @@ impl SkipReason {
             SkipReason::BelowMinimumReward { .. } => Self::BELOW_MIN_REWARD,
             SkipReason::AtCapacity { .. } => Self::AT_CAPACITY,
             SkipReason::Unprovable { .. } => Self::UNPROVABLE,
+            SkipReason::NoProvers { .. } => Self::NO_PROVERS,
         }
     }
 }
@@ -106,8 +114,51 @@ impl std::fmt::Display for SkipReason {
                     "block {block} cannot be executed as L1 recorded it: {reason}"
                 )
             }
+            SkipReason::NoProvers { reason } => write!(f, "no agents to prove it: {reason}"),
         }
     }
+}
+
+/// The proof types of an epoch's proof tree (the orchestrator's DAG).
+pub const EPOCH_PROOF_TYPES: [ProofType; 7] = [
+    ProofType::BaseParity,
+    ProofType::RootParity,
+    ProofType::PrivateBaseRollup,
+    ProofType::MergeRollup,
+    ProofType::BlockRootRollup,
+    ProofType::BlockMergeRollup,
+    ProofType::RootRollup,
+];
+
+/// How many epochs the agents present on the mesh can prove at once for a node whose jobs
+/// need `backend` (`simulated` or `bb`), or why none: every epoch proof type must be pulled
+/// by some agent with that backend, and each epoch needs at least one job slot, so the
+/// capacity is the agents' job slots (capped by the node's own limit elsewhere).
+pub fn mesh_capacity(agents: &[AgentPresence], backend: &str) -> Result<usize, String> {
+    let ours: Vec<&AgentPresence> = agents.iter().filter(|a| a.backend == backend).collect();
+    if ours.is_empty() {
+        return Err(if agents.is_empty() {
+            "no agents on the mesh".into()
+        } else {
+            format!(
+                "{} agents on the mesh, none with the {backend} backend this node's jobs need",
+                agents.len()
+            )
+        });
+    }
+    let missing: Vec<String> = EPOCH_PROOF_TYPES
+        .iter()
+        .filter(|t| !ours.iter().any(|a| a.proof_types.contains(t)))
+        .map(|t| t.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!("no {backend} agent proves {}", missing.join(", ")));
+    }
+    Ok(ours
+        .iter()
+        .map(|a| a.concurrency as usize)
+        .sum::<usize>()
+        .max(1))
 }
 
 /// The prover's fee share of blocks with `block_fees`, as the Rollup pays it: per block,
@@ -123,6 +174,47 @@ pub fn expected_reward(block_fees: impl IntoIterator<Item = U256>, basis_point_f
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn agent(id: &str, backend: &str, types: &[ProofType], concurrency: u32) -> AgentPresence {
+        AgentPresence {
+            agent: provemesh_common::AgentId(id.into()),
+            proof_types: types.to_vec(),
+            concurrency,
+            backend: backend.into(),
+            in_flight: 0,
+            seen_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn capacity_counts_the_slots_of_agents_that_cover_every_proof_type() {
+        assert_eq!(
+            mesh_capacity(&[], "simulated").unwrap_err(),
+            "no agents on the mesh"
+        );
+        let all = agent("a", "simulated", &EPOCH_PROOF_TYPES, 2);
+        assert_eq!(
+            mesh_capacity(std::slice::from_ref(&all), "simulated"),
+            Ok(2)
+        );
+        // A real-proof node cannot use simulated agents.
+        let e = mesh_capacity(std::slice::from_ref(&all), "bb").unwrap_err();
+        assert!(e.contains("none with the bb backend"), "{e}");
+        // Split allow-lists that together cover the tree count; a gap is named.
+        let bases = agent(
+            "b",
+            "bb",
+            &[ProofType::PrivateBaseRollup, ProofType::BaseParity],
+            4,
+        );
+        let e = mesh_capacity(std::slice::from_ref(&bases), "bb").unwrap_err();
+        assert!(
+            e.contains("root_rollup") && !e.contains("base_parity"),
+            "{e}"
+        );
+        let rest = agent("c", "bb", &EPOCH_PROOF_TYPES[1..], 1);
+        assert_eq!(mesh_capacity(&[bases, rest, all], "bb"), Ok(5));
+    }
 
     #[test]
     fn reward_is_the_per_block_share_rounded_down_like_the_rollup() {

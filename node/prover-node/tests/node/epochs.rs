@@ -182,6 +182,56 @@ async fn a_lost_bid_proves_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_agents_on_the_mesh_the_node_does_not_bid_until_one_joins() {
+    within(150, async {
+        use provemesh_prover_node::quotes::{MonitorEvent, SkipReason};
+        let mut sys = System::start(TIMING, 0, Duration::from_millis(10), 4.0, 1).await;
+        let dir = tempfile::tempdir().unwrap();
+        let stop = CancellationToken::new();
+        let node = sys.node(sys.node_config(dir.path()), &stop).await;
+        let mut events = node.subscribe();
+        let mut quotes = node.subscribe_quotes();
+        // An ended epoch and nobody to prove it: no quote, and the reason says why.
+        let (skipped, reason) = tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                match quotes.recv().await {
+                    Ok(MonitorEvent::QuoteSkipped {
+                        epoch,
+                        reason: r @ SkipReason::NoProvers { .. },
+                    }) => return (epoch, r),
+                    Ok(MonitorEvent::QuoteSent { epoch, .. }) => {
+                        panic!("quoted for epoch {epoch} with no agent on the mesh")
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(e) => panic!("quote events: {e}"),
+                }
+            }
+        })
+        .await
+        .expect("an epoch skipped for want of agents");
+        assert!(
+            reason.to_string().contains("no agents on the mesh"),
+            "{reason}"
+        );
+        assert!(node.epochs.get(skipped).is_none());
+        // An agent announces itself: the node bids again (for the skipped epoch too while
+        // its claim window lasts: skips for want of agents are re-checked every round) and
+        // its epochs are proven.
+        sys.agents
+            .push(sys.mesh.agent("late", Duration::from_millis(10)).await);
+        let present = sys.mesh.broker.agents().await.unwrap();
+        assert_eq!(present.len(), 1, "{present:?}");
+        assert_eq!(present[0].backend, "simulated");
+        let (epoch, _) = next_published(&mut events, 90).await;
+        assert!(epoch >= skipped, "proven once the agent joined");
+        stop.cancel();
+        node.wait().await.unwrap();
+        sys.stop().await;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_the_agents_crash_mid_epoch_and_the_epoch_still_lands() {
     within(180, async {
         // Four agent processes with slow proofs, so the kills land while jobs are in

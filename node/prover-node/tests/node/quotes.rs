@@ -135,6 +135,10 @@ impl Bid {
             source: Arc::new(self.archiver.clone()),
             in_progress: Arc::new(|| 0),
             unprovable: Arc::new(|| None),
+            provers: provemesh_prover_node::quotes::fixed_provers(vec![
+                provemesh_prover_node::quotes::full_agent("simulated", 4),
+            ]),
+            backend: "simulated",
             poll_interval: Duration::from_millis(200),
         });
         let (handle, events) = (m.handle(), m.subscribe());
