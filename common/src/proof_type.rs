@@ -37,6 +37,18 @@ impl ProofType {
         ProofType::RootRollup,
     ];
 
+    /// The types of an epoch's proof tree as the orchestrator builds it (every type but the
+    /// public base rollup: no public execution in this rollup).
+    pub const EPOCH_TREE: [ProofType; 7] = [
+        ProofType::BaseParity,
+        ProofType::RootParity,
+        ProofType::PrivateBaseRollup,
+        ProofType::MergeRollup,
+        ProofType::BlockRootRollup,
+        ProofType::BlockMergeRollup,
+        ProofType::RootRollup,
+    ];
+
     /// The stable lowercase name: subject token, consumer suffix, CLI value.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -37,7 +37,7 @@ pub use error::EpochError;
 pub use outputs::{l1_epoch_public_inputs, EPOCH_PUBLIC_INPUTS, EPOCH_PUBLIC_INPUT_NAMES};
 pub use priority::ProvingTimes;
 pub use progress::{EpochProgress, EpochState, TypeProgress};
-pub use real::{Proofs, RealCircuits};
+pub use real::{unprovable_block, unprovable_epoch, Proofs, RealCircuits};
 
 use bytes::Bytes;
 use driver::{Command, Driver};

@@ -218,15 +218,7 @@ mod tests {
     /// times at all) and for larger blocks.
     #[test]
     fn the_mesh_levels_follow_the_longest_remaining_path() {
-        let levels = ProofType::by_priority(&[
-            ProofType::BaseParity,
-            ProofType::RootParity,
-            ProofType::PrivateBaseRollup,
-            ProofType::MergeRollup,
-            ProofType::BlockRootRollup,
-            ProofType::BlockMergeRollup,
-            ProofType::RootRollup,
-        ]);
+        let levels = ProofType::by_priority(&ProofType::EPOCH_TREE);
         for shape in [vec![8; 4], vec![32; 8], vec![64; 16], vec![8, 32, 5, 17]] {
             for times in [bench_times(), ProvingTimes::uniform()] {
                 assert_eq!(

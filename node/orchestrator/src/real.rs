@@ -137,19 +137,19 @@ impl RealCircuits {
     }
 }
 
-/// Why a block cannot be proved for real (the circuits' sizes), if it cannot.
-pub(crate) fn unprovable_block(block: &ProcessedBlock) -> Option<String> {
-    let n = block.txs.len();
-    (n == 0 || n > abi::MAX_TXS_PER_BLOCK).then(|| {
+/// Why a block of `txs` txs cannot be proved for real (the block root circuit's size), if
+/// it cannot. The epoch monitor asks before bidding; the orchestrator before enqueueing.
+pub fn unprovable_block(txs: usize) -> Option<String> {
+    (txs == 0 || txs > abi::MAX_TXS_PER_BLOCK).then(|| {
         format!(
-            "{n} txs; real proofs take blocks of 1 to {} txs (the block root circuit)",
+            "{txs} txs; real proofs take blocks of 1 to {} txs (the block root circuit)",
             abi::MAX_TXS_PER_BLOCK
         )
     })
 }
 
 /// Why an epoch of `blocks` blocks cannot be proved for real, if it cannot.
-pub(crate) fn unprovable_epoch(blocks: usize) -> Option<String> {
+pub fn unprovable_epoch(blocks: usize) -> Option<String> {
     (blocks > abi::MAX_BLOCKS_PER_EPOCH).then(|| {
         format!(
             "{blocks} blocks; real proofs take epochs of at most {} blocks (the root rollup circuit)",
@@ -399,5 +399,20 @@ fn tx_end_state(block: &ProcessedBlock, tx: usize) -> Result<PartialStateReferen
         Some(next) => Ok(next.base_rollup_inputs.start),
         None if tx < block.txs.len() => Ok(block.block_root.end),
         None => Err(format!("tx {tx} is unknown")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_circuits_sizes_bound_what_is_provable_for_real() {
+        assert!(unprovable_block(0).is_some_and(|r| r.contains("1 to 8 txs")));
+        assert_eq!(unprovable_block(1), None);
+        assert_eq!(unprovable_block(8), None);
+        assert!(unprovable_block(9).is_some());
+        assert_eq!(unprovable_epoch(16), None);
+        assert!(unprovable_epoch(17).is_some_and(|r| r.contains("at most 16 blocks")));
     }
 }

@@ -444,7 +444,7 @@ pub async fn start(
         },
         backend: match config.proofs {
             Proofs::Simulated => "simulated",
-            Proofs::Real(_) => "bb",
+            Proofs::Real(_) => crate::quotes::REAL_BACKEND,
         },
         poll_interval: config.poll_interval,
     });

@@ -30,9 +30,7 @@ mod policy;
 mod record;
 mod route;
 
-pub use policy::{
-    expected_reward, mesh_capacity, QuotePolicy, SkipReason, EPOCH_PROOF_TYPES, MAX_BPS,
-};
+pub use policy::{expected_reward, mesh_capacity, QuotePolicy, SkipReason, MAX_BPS};
 pub use record::{MonitorEvent, MonitorHandle, QuoteFate, QuoteRecord};
 pub use route::QuoteRoute;
 
@@ -72,6 +70,9 @@ pub type ProversProbe = Arc<
         + Sync,
 >;
 
+/// The agents' backend of real proofs (`MonitorConfig::backend`).
+pub const REAL_BACKEND: &str = "bb";
+
 /// A probe answering a fixed set of agents (tests, and nodes that take their capacity on
 /// trust).
 pub fn fixed_provers(agents: Vec<provemesh_common::AgentPresence>) -> ProversProbe {
@@ -85,7 +86,7 @@ pub fn fixed_provers(agents: Vec<provemesh_common::AgentPresence>) -> ProversPro
 pub fn full_agent(backend: &str, concurrency: u32) -> provemesh_common::AgentPresence {
     provemesh_common::AgentPresence {
         agent: provemesh_common::AgentId(format!("{backend}-agent")),
-        proof_types: EPOCH_PROOF_TYPES.to_vec(),
+        proof_types: provemesh_common::ProofType::EPOCH_TREE.to_vec(),
         concurrency,
         backend: backend.into(),
         in_flight: 0,
@@ -468,6 +469,19 @@ impl<S: L2BlockSource + 'static> EpochMonitor<S> {
         if let Some((block, reason)) = (self.config.unprovable)() {
             let last = unproven.last().map_or(0, |b| b.number);
             if block <= last {
+                self.skip(epoch, SkipReason::Unprovable { block, reason }, state);
+                return Ok(());
+            }
+        }
+        // Real proofs: the circuits' sizes bound what can be proved at all.
+        if self.config.backend == REAL_BACKEND {
+            let too_big = unproven.iter().find_map(|b| {
+                let txs = usize::try_from(b.header.contentCommitment.numTxs).unwrap_or(usize::MAX);
+                provemesh_orchestrator::unprovable_block(txs).map(|r| (b.number, r))
+            });
+            let too_long = provemesh_orchestrator::unprovable_epoch(unproven.len())
+                .map(|r| (unproven.last().map_or(0, |b| b.number), r));
+            if let Some((block, reason)) = too_big.or(too_long) {
                 self.skip(epoch, SkipReason::Unprovable { block, reason }, state);
                 return Ok(());
             }

@@ -69,7 +69,8 @@ pub enum SkipReason {
         max: usize,
     },
     /// The node cannot execute `block` (at or before the epoch's last block) as L1
-    /// recorded it: a quote won would end in a missed window and a slashed bond.
+    /// recorded it, or (real proofs) the block or epoch is bigger than the circuits take:
+    /// a quote won would end in a missed window and a slashed bond.
     Unprovable {
         block: u64,
         reason: String,
@@ -111,24 +112,13 @@ impl std::fmt::Display for SkipReason {
             SkipReason::Unprovable { block, reason } => {
                 write!(
                     f,
-                    "block {block} cannot be executed as L1 recorded it: {reason}"
+                    "block {block} cannot be proved as L1 recorded it: {reason}"
                 )
             }
             SkipReason::NoProvers { reason } => write!(f, "no agents to prove it: {reason}"),
         }
     }
 }
-
-/// The proof types of an epoch's proof tree (the orchestrator's DAG).
-pub const EPOCH_PROOF_TYPES: [ProofType; 7] = [
-    ProofType::BaseParity,
-    ProofType::RootParity,
-    ProofType::PrivateBaseRollup,
-    ProofType::MergeRollup,
-    ProofType::BlockRootRollup,
-    ProofType::BlockMergeRollup,
-    ProofType::RootRollup,
-];
 
 /// How many epochs the agents present on the mesh can prove at once for a node whose jobs
 /// need `backend` (`simulated` or `bb`), or why none: every epoch proof type must be pulled
@@ -146,7 +136,7 @@ pub fn mesh_capacity(agents: &[AgentPresence], backend: &str) -> Result<usize, S
             )
         });
     }
-    let missing: Vec<String> = EPOCH_PROOF_TYPES
+    let missing: Vec<String> = ProofType::EPOCH_TREE
         .iter()
         .filter(|t| !ours.iter().any(|a| a.proof_types.contains(t)))
         .map(|t| t.to_string())
@@ -192,7 +182,7 @@ mod tests {
             mesh_capacity(&[], "simulated").unwrap_err(),
             "no agents on the mesh"
         );
-        let all = agent("a", "simulated", &EPOCH_PROOF_TYPES, 2);
+        let all = agent("a", "simulated", &ProofType::EPOCH_TREE, 2);
         assert_eq!(
             mesh_capacity(std::slice::from_ref(&all), "simulated"),
             Ok(2)
@@ -212,7 +202,7 @@ mod tests {
             e.contains("root_rollup") && !e.contains("base_parity"),
             "{e}"
         );
-        let rest = agent("c", "bb", &EPOCH_PROOF_TYPES[1..], 1);
+        let rest = agent("c", "bb", &ProofType::EPOCH_TREE[1..], 1);
         assert_eq!(mesh_capacity(&[bases, rest, all], "bb"), Ok(5));
     }
 

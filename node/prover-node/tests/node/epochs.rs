@@ -219,9 +219,14 @@ async fn without_agents_on_the_mesh_the_node_does_not_bid_until_one_joins() {
         // its epochs are proven.
         sys.agents
             .push(sys.mesh.agent("late", Duration::from_millis(10)).await);
-        let present = sys.mesh.broker.agents().await.unwrap();
-        assert_eq!(present.len(), 1, "{present:?}");
-        assert_eq!(present[0].backend, "simulated");
+        crate::support::eventually(10, "the agent's presence on the mesh", || {
+            let b = sys.mesh.broker.clone();
+            async move {
+                let present = b.agents().await.ok()?;
+                (present.len() == 1 && present[0].backend == "simulated").then_some(())
+            }
+        })
+        .await;
         let (epoch, _) = next_published(&mut events, 90).await;
         assert!(epoch >= skipped, "proven once the agent joined");
         stop.cancel();

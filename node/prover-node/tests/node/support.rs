@@ -281,18 +281,22 @@ impl Chain {
             .expect("evm_snapshot")
     }
 
-    /// `evm_revert` to `id` (the L1 blocks since the snapshot are gone), then `mine` empty
-    /// blocks so that the chain moves on from there.
+    /// `evm_revert` to `id` (the L1 blocks since the snapshot are gone), then mine empty
+    /// blocks until the new chain is `mine` blocks longer than the old one: a reorg replaces
+    /// a chain with a heavier one, so watchers that wait on a shorter head see it.
     pub async fn revert(&self, id: U256, mine: u64) {
         use alloy::providers::Provider as _;
         let p = self.wallet(SEQUENCER);
+        let old_head = p.get_block_number().await.expect("eth_blockNumber");
         let ok: bool = p
             .raw_request("evm_revert".into(), (id,))
             .await
             .expect("evm_revert");
         assert!(ok, "evm_revert refused");
+        let new_head = p.get_block_number().await.expect("eth_blockNumber");
+        let blocks = old_head.saturating_sub(new_head) + mine;
         let _: serde_json::Value = p
-            .raw_request("anvil_mine".into(), (U256::from(mine),))
+            .raw_request("anvil_mine".into(), (U256::from(blocks),))
             .await
             .expect("anvil_mine");
     }
