@@ -7,6 +7,7 @@
 use crate::artifact::{Artifact, ArtifactError};
 use crate::bb::Target;
 use provemesh_common::hash::{root_from_sibling_path, Fr};
+use provemesh_common::ProofType;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -90,6 +91,22 @@ pub struct CircuitSet {
     pub manifest: Manifest,
     pub vk_tree_root: Fr,
     circuits: BTreeMap<String, Arc<CompiledCircuit>>,
+}
+
+/// The circuit that proves jobs of `t`, where one exists yet: what an agent accepts for a
+/// job type, and what the node asks of it.
+pub fn circuit_for(t: ProofType) -> Option<&'static str> {
+    match t {
+        ProofType::BaseParity => Some("parity_base"),
+        ProofType::RootParity => Some("parity_root"),
+        ProofType::PrivateBaseRollup => Some("private_base_rollup"),
+        ProofType::MergeRollup => Some("merge_rollup"),
+        ProofType::BlockRootRollup => Some("block_root_rollup"),
+        ProofType::BlockMergeRollup => Some("block_merge_rollup"),
+        ProofType::RootRollup => Some("root_rollup"),
+        // Public execution (the AVM) is not part of this rollup.
+        ProofType::PublicBaseRollup => None,
+    }
 }
 
 /// The checked-in artifacts of this source tree (`circuits/artifacts`).

@@ -27,29 +27,14 @@ use acir::AcirField;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use provemesh_bb::bb::{BbConfig, BbError, Verdict};
+pub use provemesh_bb::circuits::circuit_for;
 use provemesh_bb::circuits::{CircuitSet, CircuitsError};
 use provemesh_bb::job::{prepare, RealJobInputs};
 use provemesh_bb::proof::{split_fields, RealProof};
 use provemesh_bb::witness::{execute, WitnessError};
-use provemesh_common::ProofType;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
-
-/// The circuit that proves jobs of `t`, where one exists yet.
-pub fn circuit_for(t: ProofType) -> Option<&'static str> {
-    match t {
-        ProofType::BaseParity => Some("parity_base"),
-        ProofType::RootParity => Some("parity_root"),
-        ProofType::PrivateBaseRollup => Some("private_base_rollup"),
-        ProofType::MergeRollup => Some("merge_rollup"),
-        ProofType::BlockRootRollup => Some("block_root_rollup"),
-        ProofType::BlockMergeRollup => Some("block_merge_rollup"),
-        ProofType::RootRollup => Some("root_rollup"),
-        // Public execution (the AVM) is not part of this rollup.
-        ProofType::PublicBaseRollup => None,
-    }
-}
 
 /// See the module documentation.
 #[derive(Debug, Clone)]

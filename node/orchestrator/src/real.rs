@@ -14,14 +14,14 @@ use crate::dag::NodeKey;
 use crate::outputs::u64_field;
 use bytes::Bytes;
 use provemesh_bb::bb::{BbConfig, Verdict};
-use provemesh_bb::circuits::CircuitSet;
+use provemesh_bb::circuits::{circuit_for, CircuitSet};
 use provemesh_bb::job::RealJobInputs;
 use provemesh_bb::proof::RealProof;
 use provemesh_circuit_inputs as abi;
 use provemesh_common::circuit::FieldBytes;
 use provemesh_common::hash::{AppendOnlyTreeSnapshot, Fr, GlobalVariables, PartialStateReference};
 use provemesh_common::tx::TxPublicOutputs;
-use provemesh_common::{EpochNumber, ProofType};
+use provemesh_common::EpochNumber;
 use provemesh_tx_processor::ProcessedBlock;
 use serde_json::json;
 use std::fmt;
@@ -74,19 +74,6 @@ impl RealCircuits {
         self.set.vk_tree_root
     }
 
-    /// The circuit that proves a node.
-    pub fn circuit(t: ProofType) -> &'static str {
-        match t {
-            ProofType::BaseParity => "parity_base",
-            ProofType::RootParity => "parity_root",
-            ProofType::PrivateBaseRollup | ProofType::PublicBaseRollup => "private_base_rollup",
-            ProofType::MergeRollup => "merge_rollup",
-            ProofType::BlockRootRollup => "block_root_rollup",
-            ProofType::BlockMergeRollup => "block_merge_rollup",
-            ProofType::RootRollup => "root_rollup",
-        }
-    }
-
     /// Checks a stored proof is `node`'s, over `expected`; returns it decoded.
     pub(crate) async fn check(
         &self,
@@ -95,7 +82,9 @@ impl RealCircuits {
         expected: &[FieldBytes],
     ) -> Result<RealProof, RealRejection> {
         let bad = RealRejection::Bad;
-        let want = Self::circuit(node.proof_type());
+        let want = circuit_for(node.proof_type()).ok_or_else(|| {
+            RealRejection::Verifier(format!("no circuit proves {}", node.proof_type()))
+        })?;
         let p = RealProof::decode(bytes).map_err(|e| bad(e.to_string()))?;
         if p.circuit != want {
             return Err(bad(format!("a proof of {}, not of {want}", p.circuit)));
@@ -381,9 +370,11 @@ impl RealContext<'_> {
             .enumerate()
             .map(|(i, k)| RealProof::decode(k.proof).map_err(|e| format!("child {i}: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
+        let circuit = circuit_for(self.node.proof_type())
+            .ok_or_else(|| format!("no circuit proves {}", self.node.proof_type()))?;
         Ok(RealJob {
             inputs: RealJobInputs {
-                circuit: RealCircuits::circuit(self.node.proof_type()).into(),
+                circuit: circuit.into(),
                 inputs_json: params.to_string(),
                 children,
                 tag: format!("epoch {} {} attempt {}", self.epoch, self.node, self.retry),
