@@ -41,7 +41,7 @@ const VK_TREE_NR = path.join(ROOT, 'types', 'src', 'vk_tree.nr');
 const VK_TREE_LEAVES = 16;
 
 // `vkIndex`: the circuit's leaf in the vk tree (types/src/constants.nr). `target`: how its
-// proofs are made (`bb prove -t`): verified inside Noir (noir-recursive-no-zk) or on L1
+// proofs are made (`bb prove -t`): verified inside Noir (noir-recursive-no-zk; client proofs with zero knowledge, noir-recursive) or on L1
 // (evm). `slots`: the child proofs it verifies, as parameter paths the prover fills in from
 // each child's stored proof (`inputs`: the child's public inputs, decoded by the ABI type
 // at that path; `proof`: a types::recursion::ChildProof) and the circuits each slot takes.
@@ -67,6 +67,9 @@ const CIRCUITS = [
     name: 'block_merge_rollup', target: 'noir-recursive-no-zk', vkIndex: 5,
     slots: [0, 1].map((i) => ({ inputs: `children[${i}]`, proof: `proofs[${i}]`, circuits: ['block_root_rollup', 'block_merge_rollup'] })),
   },
+  // The client proof a tx carries (proved by the tx's sender, with zero knowledge); the base
+  // rollup verifies it with the key at this leaf.
+  { name: 'private_kernel_tail', target: 'noir-recursive', vkIndex: 6, slots: [] },
   // Not in the vk tree (nothing verifies it but L1, which pins its vk in the verifier
   // contract); compiled after the tree, whose root it pins.
   {

@@ -1,6 +1,8 @@
 //! Heavy (ignored by `cargo test`; run by `scripts/real-proofs`): a whole epoch proved for
 //! real through the `bb` backend, as agents prove it on the mesh — one block of two txs
-//! made by the node's tx processor on a devnet world state: two base rollups, a merge, two
+//! (each with its real client proof, the private kernel tail, checked with bb by the tx
+//! processor) made by the node's tx processor on a devnet world state: two base rollups
+//! (each verifying its tx's client proof recursively), a merge, two
 //! base parities and the root parity, the block root, the root rollup (for L1). Each job
 //! carries only its own parameters and its children's stored proofs; the backend verifies
 //! the children natively before proving. Prints gates, times and peak memory per proof.
@@ -14,16 +16,16 @@ mod support;
 use bytes::Bytes;
 use provemesh_agent::backend::ProvingRequest;
 use provemesh_agent::{BbArgs, BbBackend, ProveStats};
+use provemesh_bb::circuits::CircuitSet;
+use provemesh_bb::client::{base_rollup_client_proof, ClientProver, ClientVerifier};
 use provemesh_bb::job::RealJobInputs;
 use provemesh_bb::proof::RealProof;
 use provemesh_common::hash::header::sha256_merkle_root;
 use provemesh_common::hash::leaves::fee_juice_balance_slot;
 use provemesh_common::hash::{Fr, GlobalVariables};
-use provemesh_common::tx::{
-    L2ToL1Message, PublicDataWrite, SimulatedClientProof, Tx, TxPublicOutputs,
-};
+use provemesh_common::tx::{tx_nullifier, L2ToL1Message, PublicDataWrite, Tx, TxPublicOutputs};
 use provemesh_common::{EpochNumber, JobId, ProofType};
-use provemesh_tx_processor::{process_block, BlockToProcess, SimulatedClientProofVerifier};
+use provemesh_tx_processor::{process_block, BlockToProcess};
 use provemesh_world_state::{WorldState, WorldStateConfig};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -98,11 +100,16 @@ async fn an_epoch_of_one_block_with_two_txs_proved_for_real() {
         .archive
         .sibling_path(genesis_archive.next_available_leaf_index - 1)
         .expect("path");
-    let tx = |seed: u64| {
+    let set = CircuitSet::load(&cfg.circuits_dir).expect("circuits");
+    let client = ClientProver::new(&set, cfg.bb.clone()).expect("client prover");
+    let mut txs = Vec::new();
+    for seed in 1..=2u64 {
         let f = |i: u64| Fr::from(seed * 1_000_000 + i);
+        // The sender's secret and nonce: the first nullifier derives from them.
+        let (secret, nonce) = (f(9), Fr::from(seed));
         let o = TxPublicOutputs {
             note_hashes: vec![f(1), f(2)],
-            nullifiers: vec![f(3), f(4)],
+            nullifiers: vec![tx_nullifier(secret, nonce), f(4)],
             public_data_writes: vec![PublicDataWrite {
                 contract_address: Fr::from(77u64),
                 storage_slot: f(5),
@@ -115,14 +122,18 @@ async fn an_epoch_of_one_block_with_two_txs_proved_for_real() {
             fee_payer: payer,
             fee: Fr::from(10 + seed),
         };
-        Tx {
-            proof: SimulatedClientProof::create(&o),
-            outputs: o,
-        }
-    };
+        let t = Instant::now();
+        let proof = client.prove(&o, secret, nonce).await.expect("client proof");
+        eprintln!(
+            "client proof (private kernel tail) of tx {seed}: {:.0} ms",
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        txs.push(Tx { proof, outputs: o });
+    }
+    let verifier = ClientVerifier::new(&set, cfg.bb.clone()).expect("client verifier");
     let block = process_block(
         &mut ws,
-        &SimulatedClientProofVerifier,
+        &verifier,
         &BlockToProcess {
             global_variables: GlobalVariables {
                 block_number: 1,
@@ -130,7 +141,7 @@ async fn an_epoch_of_one_block_with_two_txs_proved_for_real() {
                 timestamp: 1001,
                 ..GlobalVariables::default()
             },
-            txs: vec![tx(1), tx(2)],
+            txs,
             l1_to_l2_messages: vec![Fr::from(11u64), Fr::from(12u64)],
         },
     )
@@ -142,7 +153,9 @@ async fn an_epoch_of_one_block_with_two_txs_proved_for_real() {
     let mut chain = Fr::ZERO;
     let mut bases = Vec::new();
     for t in &block.txs {
-        let inputs = base_rollup(&t.base_rollup_inputs, chain);
+        let mut inputs = base_rollup(&t.base_rollup_inputs, chain);
+        inputs["client_proof"] =
+            base_rollup_client_proof(&set, &t.base_rollup_inputs.tx).expect("client proof");
         chain = effects_chain(chain, &t.base_rollup_inputs.tx.outputs);
         bases.push(
             prove(

@@ -11,8 +11,8 @@
 //! [`Tx::decode`] refuses anything above [`MAX_TX_SIZE_BYTES`] before parsing.
 
 use crate::codec::{self, CodecError};
-use crate::hash::leaves::{public_data_leaf_slot, FEE_JUICE_ADDRESS};
-use crate::hash::Fr;
+use crate::hash::leaves::{public_data_leaf_slot, separator, FEE_JUICE_ADDRESS};
+use crate::hash::{poseidon2_hash_with_separator, Fr};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -32,6 +32,25 @@ pub const MAX_PUBLIC_DATA_WRITES_PER_TX: usize = 8;
 pub const MAX_L2_TO_L1_MSGS_PER_TX: usize = 4;
 /// Largest encoded tx accepted (a real client proof is about 15 KiB).
 pub const MAX_TX_SIZE_BYTES: usize = 64 * 1024;
+
+/// Fields of a tx's public outputs as the private kernel tail circuit exposes them (each
+/// list padded to its maximum, followed by its count; then fee payer and fee).
+pub const KERNEL_PUBLIC_INPUTS: usize = MAX_NOTE_HASHES_PER_TX
+    + 1
+    + MAX_NULLIFIERS_PER_TX
+    + 1
+    + 3 * MAX_PUBLIC_DATA_WRITES_PER_TX
+    + 1
+    + 2 * MAX_L2_TO_L1_MSGS_PER_TX
+    + 1
+    + 2;
+
+/// A tx's first nullifier as its sender derives it from a secret and a nonce. The private
+/// kernel tail proves this derivation without revealing the secret, so only the secret's
+/// holder can make the tx's client proof (`circuits/types/src/tx.nr` `tx_nullifier`).
+pub fn tx_nullifier(secret: Fr, nonce: Fr) -> Fr {
+    poseidon2_hash_with_separator(&[secret, nonce], separator::TX_NULLIFIER)
+}
 
 /// A tx's hash: its first nullifier.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -87,6 +106,62 @@ pub struct TxPublicOutputs {
 }
 
 impl TxPublicOutputs {
+    /// The private kernel tail's public inputs: what a real client proof is verified over,
+    /// by the node (`bb verify`) and by the base rollup (recursively). `None` when a list
+    /// is over its maximum (such a tx has no valid encoding in the circuits).
+    pub fn kernel_public_inputs(&self) -> Option<Vec<Fr>> {
+        fn list<T: Copy>(
+            out: &mut Vec<Fr>,
+            items: &[T],
+            max: usize,
+            fields: impl Fn(T) -> Vec<Fr>,
+            width: usize,
+        ) -> Option<()> {
+            if items.len() > max {
+                return None;
+            }
+            for &x in items {
+                out.extend(fields(x));
+            }
+            out.extend(std::iter::repeat_n(Fr::ZERO, (max - items.len()) * width));
+            out.push(Fr::from(items.len() as u64));
+            Some(())
+        }
+        let mut out = Vec::with_capacity(KERNEL_PUBLIC_INPUTS);
+        list(
+            &mut out,
+            &self.note_hashes,
+            MAX_NOTE_HASHES_PER_TX,
+            |f| vec![f],
+            1,
+        )?;
+        list(
+            &mut out,
+            &self.nullifiers,
+            MAX_NULLIFIERS_PER_TX,
+            |f| vec![f],
+            1,
+        )?;
+        list(
+            &mut out,
+            &self.public_data_writes,
+            MAX_PUBLIC_DATA_WRITES_PER_TX,
+            |w| vec![w.contract_address, w.storage_slot, w.value],
+            3,
+        )?;
+        list(
+            &mut out,
+            &self.l2_to_l1_messages,
+            MAX_L2_TO_L1_MSGS_PER_TX,
+            |m| vec![m.recipient, m.content],
+            2,
+        )?;
+        out.push(self.fee_payer);
+        out.push(self.fee);
+        debug_assert_eq!(out.len(), KERNEL_PUBLIC_INPUTS);
+        Some(out)
+    }
+
     /// sha256 of the canonical encoding: what a simulated client proof commits to.
     pub fn digest(&self) -> [u8; 32] {
         let mut h = Sha256::new();
@@ -281,6 +356,18 @@ pub enum ClientProofError {
     Tampered,
     #[error("{0} client proofs are not verifiable by this node")]
     Unsupported(&'static str),
+    #[error("a simulated client proof where real proofs are required")]
+    SimulatedWhereRealRequired,
+    #[error("proof made with verification key {found}, not the private kernel tail's {expected}")]
+    WrongKey { expected: String, found: String },
+    #[error("proof is {got} bytes, a private kernel tail proof is {want}")]
+    WrongLength { got: usize, want: usize },
+    #[error("public outputs exceed the private kernel tail's limits")]
+    OverLimits,
+    #[error("private kernel tail proof does not verify: {0}")]
+    Invalid(String),
+    #[error("client proof could not be checked: {0}")]
+    Unverifiable(String),
 }
 
 impl SimulatedClientProof {
@@ -447,5 +534,54 @@ mod tests {
             ok(o).check_format(),
             Err(TxFormatError::ZeroValue { .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod kernel_tests {
+    use super::*;
+
+    /// The private kernel tail's accepted case (circuits/private_kernel_tail/cases/valid.json)
+    /// carries this nullifier for secret 7, nonce 1: Noir computes the same derivation.
+    #[test]
+    fn tx_nullifier_matches_the_kernel_circuit() {
+        assert_eq!(
+            tx_nullifier(Fr::from(7u64), Fr::from(1u64)).to_hex(),
+            "0x0b0130b3dfbc7bfaa31e0d1482f22383fcd5c301f4b3e257e8be2d6bd06e4c3e"
+        );
+    }
+
+    #[test]
+    fn kernel_public_inputs_pad_every_list_and_count_it() {
+        let o = TxPublicOutputs {
+            note_hashes: vec![Fr::from(1u64)],
+            nullifiers: vec![Fr::from(2u64), Fr::from(3u64)],
+            public_data_writes: vec![PublicDataWrite {
+                contract_address: Fr::from(4u64),
+                storage_slot: Fr::from(5u64),
+                value: Fr::from(6u64),
+            }],
+            l2_to_l1_messages: vec![L2ToL1Message {
+                recipient: Fr::from(7u64),
+                content: Fr::from(8u64),
+            }],
+            fee_payer: Fr::from(9u64),
+            fee: Fr::from(10u64),
+        };
+        let f = o.kernel_public_inputs().unwrap();
+        assert_eq!(f.len(), KERNEL_PUBLIC_INPUTS);
+        assert_eq!(KERNEL_PUBLIC_INPUTS, 54);
+        let u = |x: u64| Fr::from(x);
+        assert_eq!((f[0], f[1], f[8]), (u(1), Fr::ZERO, u(1)));
+        assert_eq!((f[9], f[10], f[11], f[17]), (u(2), u(3), Fr::ZERO, u(2)));
+        assert_eq!(
+            (f[18], f[19], f[20], f[21], f[42]),
+            (u(4), u(5), u(6), Fr::ZERO, u(1))
+        );
+        assert_eq!((f[43], f[44], f[45], f[51]), (u(7), u(8), Fr::ZERO, u(1)));
+        assert_eq!((f[52], f[53]), (u(9), u(10)));
+        let mut over = o.clone();
+        over.note_hashes = vec![u(1); MAX_NOTE_HASHES_PER_TX + 1];
+        assert_eq!(over.kernel_public_inputs(), None);
     }
 }

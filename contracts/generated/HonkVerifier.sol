@@ -9,7 +9,7 @@ pragma solidity >=0.8.21;
 uint256 constant N = 1048576;
 uint256 constant LOG_N = 20;
 uint256 constant NUMBER_OF_PUBLIC_INPUTS = 15;
-uint256 constant VK_HASH = 0x23ce8e515f735de40b97e2f391a7a364a7e1924f5ad1660dd6c9f4b70e448fcb;
+uint256 constant VK_HASH = 0x2a88bf267be2d6baba36acd9dc77c15b4b8529150817675f701a620abb1ac8bd;
 library HonkVerificationKey {
     function loadVerificationKey() internal pure returns (Honk.VerificationKey memory) {
         Honk.VerificationKey memory vk = Honk.VerificationKey({
@@ -37,8 +37,8 @@ library HonkVerificationKey {
                y: uint256(0x1df7700d5215e15b84f71939ba727b6a0be62f4d17a0fdf5b057463e940c50bf)
             }),
             qc: Honk.G1Point({ 
-               x: uint256(0x0bbf325ae863520ab2090e9e739d584a63a0862103b4267721021e4dfec298c1),
-               y: uint256(0x18750397b3f625f3b10b376db64bbfe879ccbe31e4325bba40035646ce8cbae4)
+               x: uint256(0x1f458fd05844207538c977bd050370f8834ecfbefdde5b917e37edddab89aeba),
+               y: uint256(0x18f6b86d08a6ab6215992b95a829eb1bc8c978217c857e06520d8a06239bbaac)
             }),
             qLookup: Honk.G1Point({ 
                x: uint256(0x24ccfd4c9d87bb485cfb82347751b09aa2ffa58b504e519b5e36927c2a2b0d5e),

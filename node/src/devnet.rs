@@ -212,11 +212,14 @@ impl DevnetCommand {
             agent_tasks.push(tokio::spawn(agent.run(shutdown.clone())));
         }
         match &real {
-            Some((bb, _)) => say!(
-                "  prover agents    {agents} (REAL proofs: {} with the INSECURE devnet CRS in {})",
-                bb.bb.prover.display(),
-                bb.bb.crs_dir.display()
-            ),
+            Some((bb, _)) => {
+                say!(
+                    "  prover agents    {agents} (REAL proofs: {} with the INSECURE devnet CRS in {})",
+                    bb.bb.prover.display(),
+                    bb.bb.crs_dir.display()
+                );
+                say!("  client proofs    real: each tx's private kernel tail proved by the load generator, checked with bb by the sequencer and the prover node, verified again in its base rollup");
+            }
             None => say!(
                 "  prover agents    {agents} (simulated proofs, ~{:?} each)",
                 self.proof_delay
@@ -311,6 +314,7 @@ impl DevnetCommand {
             &keys,
             dir,
             &[(prover.address(), min_bond * U256::from(1_000u64))],
+            client_proofs(mesh)?,
             shutdown.clone(),
         )
         .await?;
@@ -569,4 +573,17 @@ fn write_env_file(
         }
     }
     Ok(path)
+}
+
+/// Real client proofs for the devnet's load generator and sequencer, when it proves for real.
+fn client_proofs(
+    mesh: &ProverMesh,
+) -> anyhow::Result<Option<provemesh_sequencer::devnet::DevnetClientProofs>> {
+    match &mesh.proofs {
+        Proofs::Simulated => Ok(None),
+        Proofs::Real(c) => Ok(Some(provemesh_sequencer::devnet::DevnetClientProofs {
+            prover: c.client_prover().map_err(anyhow::Error::msg)?,
+            verifier: c.client_verifier().map_err(anyhow::Error::msg)?,
+        })),
+    }
 }

@@ -2,9 +2,11 @@
 //! runs alone: real proving needs the machine's cores within an L1 proof window):
 //! `provemesh devnet --real-proofs` deploys the Rollup with the generated Honk verifier,
 //! the sequencer makes blocks of two txs, the prover node wins the epoch, the agents prove
-//! every circuit of its tree with Barretenberg (INSECURE devnet CRS from scripts/crs), the
-//! node checks each proof with `bb verify` before building on it, and L1's Honk verifier
-//! accepts the root proof (`submitEpochRootProof`). Minutes, not seconds.
+//! every circuit of its tree with Barretenberg (INSECURE devnet CRS from scripts/crs) into
+//! the local S3 server, the node checks each proof with `bb verify` before building on it,
+//! and L1's Honk verifier accepts the root proof (`submitEpochRootProof`). Each tx carries a
+//! real client proof (the private kernel tail), checked by the sequencer and the node and
+//! verified recursively by its base rollup. Minutes, not seconds.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -37,6 +39,8 @@ fn devnet_proves_an_epoch_for_real_and_l1s_honk_verifier_accepts_it() {
             "1",
             "--tps",
             "1",
+            "--proof-store",
+            "s3",
         ])
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -77,6 +81,16 @@ fn devnet_proves_an_epoch_for_real_and_l1s_honk_verifier_accepts_it() {
     assert!(
         out.lines().any(|l| l.contains("REAL proofs")),
         "agents prove with bb:\n{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("client proofs") && l.contains("private kernel tail")),
+        "txs carry real client proofs:\n{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("proof store") && l.contains("s3://")),
+        "proofs go to the S3 server:\n{out}"
     );
     let proven: Vec<&str> = out
         .lines()

@@ -24,11 +24,15 @@ use std::time::{Duration, Instant};
 use tokio::process::Command;
 
 /// How proofs are made (`bb -t`): children verified inside Noir circuits use the Poseidon2
-/// transcript without zero knowledge; the root rollup's proof is verified on L1 (keccak, ZK).
+/// transcript without zero knowledge; a tx's client proof (the private kernel tail) is
+/// verified inside the base rollup too, but hides its witness (ZK); the root rollup's proof
+/// is verified on L1 (keccak, ZK).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Target {
     #[serde(rename = "noir-recursive-no-zk")]
     NoirRecursiveNoZk,
+    #[serde(rename = "noir-recursive")]
+    NoirRecursive,
     #[serde(rename = "evm")]
     Evm,
 }
@@ -37,6 +41,7 @@ impl Target {
     pub fn as_str(self) -> &'static str {
         match self {
             Target::NoirRecursiveNoZk => "noir-recursive-no-zk",
+            Target::NoirRecursive => "noir-recursive",
             Target::Evm => "evm",
         }
     }

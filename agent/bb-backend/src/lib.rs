@@ -5,12 +5,15 @@
 //! - [`artifact`], [`abi`], [`circuits`]: the compiled Noir circuits of `circuits/artifacts`;
 //! - [`witness`]: witness generation in Rust with Noir's ACVM;
 //! - [`job`], [`proof`]: what a real-proof job carries and what it stores;
-//! - [`bb`]: `bb` processes (prove, verify, write_vk, gates).
+//! - [`bb`]: `bb` processes (prove, verify, write_vk, gates);
+//! - [`client`]: txs' client proofs (the private kernel tail): made, verified, and handed
+//!   to the base rollup.
 
 pub mod abi;
 pub mod artifact;
 pub mod bb;
 pub mod circuits;
+pub mod client;
 pub mod crs;
 pub mod job;
 pub mod patch;

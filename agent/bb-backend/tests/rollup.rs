@@ -117,8 +117,15 @@ fn process(ws: &mut WorldState, number: u64, txs: Vec<Tx>) -> ProcessedBlock {
     out
 }
 
+/// Completes what the prover and the orchestrator add: the vk tree root, and for a base
+/// rollup its tx's client proof — a zero placeholder here: the txs carry simulated client
+/// proofs and execution does not check proofs (bb does; see bb_epoch and real_epoch).
 fn with_root(set: &CircuitSet, mut v: Value) -> Value {
     v["vk_tree_root"] = json!(set.vk_tree_root.to_hex());
+    if v.get("tx").is_some() && v.get("client_proof").is_none() {
+        v["client_proof"] =
+            provemesh_bb::client::placeholder_client_proof(set).expect("the kernel circuit");
+    }
     v
 }
 
@@ -204,6 +211,22 @@ fn base_rollup_refuses_double_spends_wrong_roots_and_unpaid_fees() {
     assert_eq!(
         assertion(execute(&base.artifact, &v)),
         "nullifier already in the nullifier tree (double spend) or wrong low leaf"
+    );
+
+    // A client proof under a key other than the kernel's in the vk tree (here the base
+    // rollup's own key at the kernel's leaf), and the kernel's key at another leaf.
+    let mut v = good.clone();
+    v["client_proof"]["vk_hash"] = json!(base.vk_hash.to_hex());
+    assert_eq!(
+        assertion(execute(&base.artifact, &v)),
+        "client proof key is not the private kernel tail's in the vk tree"
+    );
+    let mut v = good.clone();
+    let (_, other_path) = set.vk_path(2).expect("vk path");
+    v["client_proof"]["vk_path"] = json!(other_path.iter().map(|p| p.to_hex()).collect::<Vec<_>>());
+    assert_eq!(
+        assertion(execute(&base.artifact, &v)),
+        "client proof key is not the private kernel tail's in the vk tree"
     );
 
     let mut v = good.clone();
@@ -524,6 +547,13 @@ fn write_base_rollup_cases() {
     let block = process(&mut ws, 1, txs(1));
     let mut inputs = base_rollup(&block.txs[1].base_rollup_inputs, Fr::ZERO);
     inputs["vk_tree_root"] = json!("$vk_tree_root");
+    // The client proof is not checked by execution: zeros, with the kernel's key in the tree.
+    inputs["client_proof"] = json!({
+        "proof": "$zeros:458",
+        "vk": "$zeros:115",
+        "vk_hash": "$vk_hash:private_kernel_tail",
+        "vk_path": "$vk_path:private_kernel_tail",
+    });
     let cases = source_tree_artifacts().join("../private_base_rollup/cases");
     std::fs::create_dir_all(&cases).expect("mkdir");
     let write = |name: &str, v: Value| {

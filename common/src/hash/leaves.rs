@@ -18,6 +18,9 @@ pub mod separator {
     pub const PUBLIC_LEAF_INDEX: u32 = 23;
     /// Block header hash (the archive tree's leaf).
     pub const BLOCK_HASH: u32 = 28;
+    /// A tx's first nullifier, derived from its sender's secret and a nonce (the private
+    /// kernel tail checks the derivation).
+    pub const TX_NULLIFIER: u32 = 41;
 }
 
 /// The fee juice contract whose public storage holds fee balances (protocol address 5,

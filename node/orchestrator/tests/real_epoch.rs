@@ -16,7 +16,7 @@ use provemesh_bb::bb::Verdict;
 use provemesh_bb::circuits::CircuitSet;
 use provemesh_bb::proof::RealProof;
 use provemesh_nats::{Topology, TopologyConfig};
-use provemesh_orchestrator::fixtures::execute_epoch;
+use provemesh_orchestrator::fixtures::{execute_epoch, execute_epoch_with, real_client_proofs};
 use provemesh_orchestrator::{EpochError, EpochProver, Proofs, RealCircuits};
 use provemesh_world_state::TreeHeights;
 use std::sync::Arc;
@@ -33,7 +33,18 @@ async fn an_epoch_of_two_blocks_proved_for_real_through_the_mesh() {
         .expect("bb, the devnet CRS and the patched bb (scripts/crs)");
     let set = Arc::new(CircuitSet::load(&bb.circuits_dir).unwrap());
     let dir = tempfile::tempdir().unwrap();
-    let blocks = execute_epoch(dir.path(), TreeHeights::DEVNET, &[2, 1], |_| {}).unwrap();
+    let real = Arc::new(RealCircuits::new(set.clone(), Some(bb.bb.clone())));
+    // The txs carry real client proofs (private kernel tail), checked with bb by the tx
+    // processor and verified again inside each base rollup.
+    let client = real_client_proofs(&real, 3).await.unwrap();
+    let blocks = execute_epoch_with(
+        dir.path(),
+        TreeHeights::DEVNET,
+        &[2, 1],
+        Some(&client),
+        |_| {},
+    )
+    .unwrap();
 
     let m = mesh().await;
     let shutdown = CancellationToken::new();
@@ -57,7 +68,6 @@ async fn an_epoch_of_two_blocks_proved_for_real_through_the_mesh() {
 
     let mut c = config(5, &blocks);
     let expected = c.expected_root_public_inputs.clone().unwrap();
-    let real = Arc::new(RealCircuits::new(set.clone(), Some(bb.bb.clone())));
     c.proofs = Proofs::Real(real);
     let root = tokio::time::timeout(
         Duration::from_secs(1800),

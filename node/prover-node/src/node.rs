@@ -340,8 +340,13 @@ pub async fn start(
         },
     );
 
-    let verifier: Arc<dyn ClientProofVerifier + Send + Sync> =
-        Arc::new(SimulatedClientProofVerifier);
+    let verifier: Arc<dyn ClientProofVerifier + Send + Sync> = match &config.proofs {
+        Proofs::Simulated => Arc::new(SimulatedClientProofVerifier),
+        Proofs::Real(c) => Arc::new(c.client_verifier().map_err(|reason| NodeError::Start {
+            what: "PROVER_REAL_PROOFS",
+            reason,
+        })?),
+    };
     let source = Arc::new(archiver.clone());
     let sync = Synchronizer::new(
         source.clone(),

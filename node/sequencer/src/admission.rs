@@ -11,7 +11,7 @@ use crate::header::field_address;
 use crate::pool::{PoolError, TxPool};
 use provemesh_common::hash::leaves::fee_juice_balance_slot;
 use provemesh_common::tx::Tx;
-use provemesh_tx_processor::{ClientProofVerifier, SimulatedClientProofVerifier, TxRejection};
+use provemesh_tx_processor::TxRejection;
 use provemesh_world_state::{TreeHeights, TreeId, WorldStateSnapshot};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -65,6 +65,7 @@ pub struct Admission {
     tip: Arc<AtomicU64>,
     /// Off only for a dishonest test sequencer (`include_invalid_client_proofs`).
     check_client_proofs: bool,
+    client_proofs: crate::node::ClientProofCheck,
 }
 
 impl Admission {
@@ -73,6 +74,7 @@ impl Admission {
         db: Arc<redb::Database>,
         heights: TreeHeights,
         tip: Arc<AtomicU64>,
+        client_proofs: crate::node::ClientProofCheck,
     ) -> Self {
         Admission {
             pool,
@@ -80,6 +82,7 @@ impl Admission {
             heights,
             tip,
             check_client_proofs: true,
+            client_proofs,
         }
     }
 
@@ -94,7 +97,8 @@ impl Admission {
         tx.check_format()
             .map_err(|e| Refusal::Tx(TxRejection::Format(e)))?;
         if self.check_client_proofs {
-            SimulatedClientProofVerifier
+            self.client_proofs
+                .0
                 .verify(tx)
                 .map_err(|e| Refusal::Tx(TxRejection::ClientProof(e)))?;
         }

@@ -212,6 +212,15 @@ pub enum DevnetSequencerError {
     Sequencer(#[from] crate::error::SequencerError),
     #[error(transparent)]
     Load(#[from] crate::loadgen::LoadError),
+    #[error("devnet sequencer: real proofs need real client proofs (the private kernel tail's prover and verifier)")]
+    NoClientProofs,
+}
+
+/// Real client proofs for a devnet that proves for real: the load generator proves each
+/// tx's private kernel tail, and the sequencer checks them as every node does.
+pub struct DevnetClientProofs {
+    pub prover: provemesh_bb::client::ClientProver,
+    pub verifier: provemesh_bb::client::ClientVerifier,
 }
 
 /// The devnet's running sequencer and its helpers.
@@ -262,9 +271,17 @@ pub async fn start(
     dev_keys: &(dyn Fn(usize) -> Option<String> + Sync),
     data_dir: &Path,
     mint: &[(Address, U256)],
+    client_proofs: Option<DevnetClientProofs>,
     shutdown: CancellationToken,
 ) -> Result<DevnetSequencer, DevnetSequencerError> {
     args.check()?;
+    if args.real_proofs && client_proofs.is_none() {
+        return Err(DevnetSequencerError::NoClientProofs);
+    }
+    let (client_prover, client_verifier) = match client_proofs {
+        Some(c) => (Some(c.prover), Some(c.verifier)),
+        None => (None, None),
+    };
     let url: url::Url = l1_url
         .parse()
         .map_err(|_| DevnetSequencerError::BadL1Url(l1_url.to_string()))?;
@@ -344,6 +361,9 @@ pub async fn start(
     config.rpc_listen = SocketAddr::from(([127, 0, 0, 1], args.sequencer_port));
     config.max_txs_per_block = args.max_txs_per_block() as usize;
     config.governance_payload = args.governance_proposer_payload_address;
+    if let Some(v) = client_verifier {
+        config.client_proofs = crate::node::ClientProofCheck(Arc::new(v));
+    }
     if args.p2p_enabled {
         let boot: Vec<Multiaddr> = args
             .boot_node_url
@@ -432,6 +452,10 @@ pub async fn start(
                 },
                 TxFactory::new(&genesis, rand::random()),
             );
+            let generator = match client_prover {
+                Some(p) => generator.with_client_prover(p),
+                None => generator,
+            };
             let stats = generator.stats();
             let stop = shutdown.clone();
             tasks.push(tokio::spawn(async move {

@@ -27,5 +27,5 @@ mod slots;
 
 pub use error::SequencerError;
 pub use genesis::Genesis;
-pub use node::{start, SequencerConfig, SequencerEvent, SequencerHandle, Stats};
+pub use node::{start, ClientProofCheck, SequencerConfig, SequencerEvent, SequencerHandle, Stats};
 pub use slots::{l1_now, SLOT_MARGIN_SECS};

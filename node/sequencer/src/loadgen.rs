@@ -16,7 +16,8 @@ use crate::genesis::{Genesis, LIMITED_BALANCE};
 use jsonrpsee::core::client::Error as ClientError;
 use provemesh_common::hash::Fr;
 use provemesh_common::tx::{
-    ClientProof, L2ToL1Message, PublicDataWrite, SimulatedClientProof, Tx, TxHash, TxPublicOutputs,
+    tx_nullifier, ClientProof, L2ToL1Message, PublicDataWrite, SimulatedClientProof, Tx, TxHash,
+    TxPublicOutputs,
 };
 use provemesh_p2p::wire::HexTx;
 use provemesh_p2p::NodeApiClient;
@@ -57,7 +58,13 @@ pub struct TxFactory {
     next_limited: usize,
     /// Nullifiers of valid txs made so far (for double spends).
     spent: Vec<Fr>,
+    /// The sender secrets of the latest txs, by first nullifier: what a real client proof
+    /// is made from ([`TxFactory::sender_secret`]).
+    secrets: std::collections::VecDeque<(Fr, (Fr, Fr))>,
 }
+
+/// Sender secrets remembered for proving (a tx is proved right after it is made).
+const REMEMBERED_SECRETS: usize = 64;
 
 impl TxFactory {
     /// A factory paying from `genesis`'s fee payers; `seed` keeps two generators'
@@ -70,6 +77,7 @@ impl TxFactory {
             limited: genesis.limited.clone(),
             next_limited: 0,
             spent: Vec::new(),
+            secrets: std::collections::VecDeque::new(),
         }
     }
 
@@ -88,9 +96,17 @@ impl TxFactory {
     fn outputs(&mut self, fee_payer: Fr, fee: u64) -> TxPublicOutputs {
         self.counter += 1;
         let c = self.counter;
+        // The first nullifier (the tx hash) comes from the sender's secret, as the private
+        // kernel tail requires; the others stand for the notes the tx spends.
+        let (secret, nonce) = (self.field("secret", 0), Fr::from(c));
+        let first = tx_nullifier(secret, nonce);
+        if self.secrets.len() == REMEMBERED_SECRETS {
+            self.secrets.pop_front();
+        }
+        self.secrets.push_back((first, (secret, nonce)));
         TxPublicOutputs {
             note_hashes: (0..2).map(|i| self.field("note", i)).collect(),
-            nullifiers: (0..2).map(|i| self.field("nullifier", i)).collect(),
+            nullifiers: vec![first, self.field("nullifier", 1)],
             public_data_writes: vec![PublicDataWrite {
                 contract_address: Fr::from(0x1000 + c % 4),
                 storage_slot: Fr::from(c % 16),
@@ -115,6 +131,17 @@ impl TxFactory {
             proof: SimulatedClientProof::create(&outputs),
             outputs,
         }
+    }
+
+    /// The sender's (secret, nonce) of one of the latest txs made here, by its first
+    /// nullifier: what its real client proof is made from.
+    pub fn sender_secret(&self, tx: &Tx) -> Option<(Fr, Fr)> {
+        let first = tx.outputs.nullifiers.first()?;
+        self.secrets
+            .iter()
+            .rev()
+            .find(|(n, _)| n == first)
+            .map(|(_, s)| *s)
     }
 
     /// A valid tx (given its fee payer still has fee juice).
@@ -204,12 +231,16 @@ pub struct LoadStats {
     pub accepted: AtomicU64,
     pub refused: AtomicU64,
     pub transport_errors: AtomicU64,
+    /// Txs not sent because their real client proof could not be made.
+    pub proof_errors: AtomicU64,
 }
 
 /// Sends txs to a node until told to stop.
 pub struct LoadGenerator {
     config: LoadConfig,
     factory: TxFactory,
+    /// Real client proofs (private kernel tail, bb) instead of simulated ones.
+    prover: Option<provemesh_bb::client::ClientProver>,
     stats: Arc<LoadStats>,
     sent: Arc<Mutex<Vec<Sent>>>,
 }
@@ -227,9 +258,46 @@ impl LoadGenerator {
         LoadGenerator {
             config,
             factory,
+            prover: None,
             stats: Arc::default(),
             sent: Arc::default(),
         }
+    }
+
+    /// Gives every tx a real client proof made with `prover` (a tx meant to carry a bad
+    /// client proof gets a real one with a byte flipped).
+    pub fn with_client_prover(mut self, prover: provemesh_bb::client::ClientProver) -> Self {
+        self.prover = Some(prover);
+        self
+    }
+
+    /// Replaces `tx`'s simulated client proof with a real one.
+    async fn prove(&self, tx: &mut Tx, tamper: bool) -> Result<(), String> {
+        let Some(prover) = &self.prover else {
+            return Ok(());
+        };
+        let (secret, nonce) = self
+            .factory
+            .sender_secret(tx)
+            .ok_or("the tx's sender secret is not remembered")?;
+        let proof = prover
+            .prove(&tx.outputs, secret, nonce)
+            .await
+            .map_err(|e| e.to_string())?;
+        tx.proof = match proof {
+            ClientProof::Honk { proof, vk_hash } if tamper => {
+                let mut b = proof.to_vec();
+                if let Some(x) = b.get_mut(32 * 20 + 7) {
+                    *x ^= 0x55;
+                }
+                ClientProof::Honk {
+                    proof: b.into(),
+                    vk_hash,
+                }
+            }
+            p => p,
+        };
+        Ok(())
     }
 
     pub fn stats(&self) -> Arc<LoadStats> {
@@ -278,8 +346,16 @@ impl LoadGenerator {
                     out
                 }
             };
-            for (tx, invalid) in txs {
+            for (mut tx, invalid) in txs {
                 let Some(hash) = tx.hash() else { continue };
+                if let Err(e) = self
+                    .prove(&mut tx, invalid == Some(InvalidKind::BadClientProof))
+                    .await
+                {
+                    tracing::warn!(tx = %hash, "load generator: client proof: {e}");
+                    self.stats.proof_errors.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
                 self.stats.sent.fetch_add(1, Ordering::Relaxed);
                 let refused = match client.send_tx(HexTx(tx)).await {
                     Ok(_) => {

@@ -18,6 +18,7 @@ use provemesh_l1::{
     quote_domain, read_provider, Deployment, RollupContract, RollupTiming, SignedEpochProofQuote,
 };
 use provemesh_p2p::{GossipValidator, P2pConfig, P2pEvent, P2pHandle, Verdict, WorldStateGenesis};
+use provemesh_tx_processor::{ClientProofVerifier, SimulatedClientProofVerifier};
 use provemesh_world_state::WorldState;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,6 +61,25 @@ pub struct SequencerConfig {
     /// client proofs do not verify (L1 does not check them), to show that provers refuse
     /// to prove such an epoch. Never set by `provemesh devnet`.
     pub include_invalid_client_proofs: bool,
+    /// How txs' client proofs are checked at admission and block building: simulated ones
+    /// by default, real private kernel tail proofs with bb when the devnet proves for real.
+    pub client_proofs: ClientProofCheck,
+}
+
+/// A shared client proof verifier (the sequencer's config stays `Clone`).
+#[derive(Clone)]
+pub struct ClientProofCheck(pub Arc<dyn ClientProofVerifier + Send + Sync>);
+
+impl Default for ClientProofCheck {
+    fn default() -> Self {
+        ClientProofCheck(Arc::new(SimulatedClientProofVerifier))
+    }
+}
+
+impl std::fmt::Debug for ClientProofCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientProofCheck")
+    }
 }
 
 impl std::fmt::Debug for SequencerConfig {
@@ -100,6 +120,7 @@ impl SequencerConfig {
             governance_payload: None,
             poll_interval: Duration::from_millis(200),
             include_invalid_client_proofs: false,
+            client_proofs: ClientProofCheck::default(),
         }
     }
 }
@@ -395,8 +416,14 @@ async fn start_inner(
     let tip = Arc::new(AtomicU64::new(ws.tip()));
     let (events, _) = broadcast::channel(1024);
     let shared = Arc::new(Shared {
-        admission: Admission::new(pool.clone(), ws.database(), ws.heights(), tip.clone())
-            .checking_client_proofs(!config.include_invalid_client_proofs),
+        admission: Admission::new(
+            pool.clone(),
+            ws.database(),
+            ws.heights(),
+            tip.clone(),
+            config.client_proofs.clone(),
+        )
+        .checking_client_proofs(!config.include_invalid_client_proofs),
         pool: pool.clone(),
         quotes: Mutex::new(QuoteCollector::new(
             quote_domain(d.chain_id, d.rollup),

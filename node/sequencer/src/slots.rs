@@ -32,9 +32,7 @@ use provemesh_l1::governance::describe_governance_error;
 use provemesh_l1::{
     wallet_provider, GovernanceProposerContract, InboxContract, L1Error, RollupContract, Tips,
 };
-use provemesh_tx_processor::{
-    process_block, BlockToProcess, ProcessedBlock, SimulatedClientProofVerifier,
-};
+use provemesh_tx_processor::{process_block, BlockToProcess, ProcessedBlock};
 use provemesh_world_state::WorldState;
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -80,6 +78,7 @@ pub(crate) struct SlotLoop {
     fee_recipient: Fr,
     /// A dishonest test sequencer: client proofs are not checked.
     include_invalid_client_proofs: bool,
+    client_proofs: crate::node::ClientProofCheck,
     governance_payload: Option<Address>,
     /// Where the votes go; `None` when the deployment has no GovernanceProposer.
     governance: Option<GovernanceProposerContract<DynProvider>>,
@@ -129,6 +128,7 @@ impl SlotLoop {
             coinbase: config.coinbase.unwrap_or(address),
             fee_recipient: config.fee_recipient,
             include_invalid_client_proofs: config.include_invalid_client_proofs,
+            client_proofs: config.client_proofs.clone(),
             governance_payload: config.governance_payload,
             governance: (d.governance_proposer != Address::ZERO)
                 .then(|| GovernanceProposerContract::new(d.governance_proposer, wallet.clone())),
@@ -360,11 +360,12 @@ impl SlotLoop {
                 .collect(),
         };
         let dishonest = self.include_invalid_client_proofs;
+        let check = self.client_proofs.clone();
         let processed: ProcessedBlock = with_ws(&self.ws, move |ws| {
             if dishonest {
                 process_block(ws, &AnyClientProof, &block)
             } else {
-                process_block(ws, &SimulatedClientProofVerifier, &block)
+                process_block(ws, check.0.as_ref(), &block)
             }
         })
         .await?
