@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use provemesh_common::{EpochNumber, JobId, ProofType};
+use std::time::Duration;
 
 /// What a backend is asked to prove.
 #[derive(Debug, Clone)]
@@ -46,4 +47,33 @@ pub trait ProvingBackend: Send + Sync + 'static {
 
     /// Proves `req`, returning the proof bytes.
     fn prove(&self, req: ProvingRequest) -> BoxFuture<'_, Result<Bytes, BackendError>>;
+
+    /// Proves `req` like [`prove`](Self::prove), and says where the time went when the
+    /// backend measures it (`bb` does; the default, for backends that do not, is `None`).
+    /// The agent calls this one, so that every job's phases reach its metrics.
+    fn prove_measured(
+        &self,
+        req: ProvingRequest,
+    ) -> BoxFuture<'_, Result<(Bytes, Option<ProveStats>), BackendError>> {
+        Box::pin(async move { self.prove(req).await.map(|proof| (proof, None)) })
+    }
+}
+
+/// Where one proof's time went inside a backend that runs a prover process (`bb`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProveStats {
+    pub circuit: String,
+    pub gates: u64,
+    /// Native verification of the children.
+    pub children_verify: Duration,
+    /// Witness generation (ACVM).
+    pub witness: Duration,
+    /// The prover process (`bb prove`), start to exit: the raw proving time of the job.
+    pub prove: Duration,
+    /// The prover process's peak resident memory, bytes (its `VmHWM`, sampled every 50 ms).
+    pub prove_peak_rss: u64,
+    /// Native verification of the new proof.
+    pub self_verify: Duration,
+    /// The whole job in the backend.
+    pub total: Duration,
 }

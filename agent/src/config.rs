@@ -141,6 +141,9 @@ pub struct AgentConfig {
     pub real_proofs: Option<crate::bb::BbBackendConfig>,
     /// Record each job's dispatch latency in the agent's stats (benchmarks).
     pub record_dispatch: bool,
+    /// Keep each proved job's phases in the agent's stats (benchmarks; the metrics get
+    /// them regardless).
+    pub record_phases: bool,
 }
 
 impl AgentConfig {
@@ -161,6 +164,7 @@ impl AgentConfig {
             simulated: SimulatedConfig::default(),
             real_proofs: None,
             record_dispatch: false,
+            record_phases: false,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! sending them and the job returns to the mesh after AckWait.
 
 use crate::backend::{BackendError, ProvingRequest};
+use crate::phases::JobPhases;
 use crate::runtime::Inner;
 use async_nats::jetstream::{AckKind, Message};
 use backon::{ExponentialBuilder, Retryable};
@@ -42,6 +43,7 @@ pub(crate) async fn run(
     consumer_type: ProofType,
     msg: Message,
     _permit: OwnedSemaphorePermit,
+    picked_up: Instant,
 ) {
     inner.stats.bump(|s| &s.started);
     let attempt = msg.info().map(|i| i.delivered.max(1) as u32).unwrap_or(1);
@@ -72,10 +74,18 @@ pub(crate) async fn run(
         agent = %inner.cfg.id
     );
     headers::continue_trace(&span, msg.headers.as_ref());
-    handle(inner, msg, env, attempt).instrument(span).await
+    handle(inner, msg, env, attempt, picked_up)
+        .instrument(span)
+        .await
 }
 
-async fn handle(inner: Arc<Inner>, msg: Arc<Message>, env: JobEnvelope, attempt: u32) {
+async fn handle(
+    inner: Arc<Inner>,
+    msg: Arc<Message>,
+    env: JobEnvelope,
+    attempt: u32,
+    picked_up: Instant,
+) {
     let cancelled = inner.cancellations.watch(env.epoch);
     if cancelled.is_cancelled() {
         inner.stats.bump(|s| &s.cancelled);
@@ -104,7 +114,7 @@ async fn handle(inner: Arc<Inner>, msg: Arc<Message>, env: JobEnvelope, attempt:
 
     let started = Instant::now();
     let outcome = tokio::select! {
-        r = execute(&inner, &env) => r,
+        r = execute(&inner, &env, attempt, picked_up) => r,
         _ = cancelled.cancelled() => Err(JobError::Interrupted),
         _ = inner.hand_back.cancelled() => Err(JobError::Interrupted),
     };
@@ -112,7 +122,11 @@ async fn handle(inner: Arc<Inner>, msg: Arc<Message>, env: JobEnvelope, attempt:
     // already sent reaches the bucket first).
     drop(heartbeat);
     match outcome {
-        Ok((proof, proved_now)) => {
+        Ok((proof, phases)) => {
+            let proved_now = phases.is_some();
+            if let Some(p) = phases {
+                crate::phases::record(&inner, p);
+            }
             if proved_now {
                 inner.stats.bump(|s| &s.proved);
             } else {
@@ -196,15 +210,21 @@ async fn handle(inner: Arc<Inner>, msg: Arc<Message>, env: JobEnvelope, attempt:
 }
 
 /// Fetches inputs, proves (unless the proof already exists), stores the proof.
-/// Returns the proof reference and whether it was proved now.
-async fn execute(inner: &Inner, env: &JobEnvelope) -> Result<(ProofRef, bool), JobError> {
+/// Returns the proof reference and, when it was proved now, where the time went since
+/// `picked_up`.
+async fn execute(
+    inner: &Inner,
+    env: &JobEnvelope,
+    attempt: u32,
+    picked_up: Instant,
+) -> Result<(ProofRef, Option<JobPhases>), JobError> {
     let key = ProofStore::proof_key(env.epoch, &env.id);
     if let Some((existing, _)) = with_retry(|| inner.store.get_if_exists(&key))
         .await
         .map_err(store_error)?
     {
         debug!("proof already stored; re-reporting it");
-        return Ok((existing, false));
+        return Ok((existing, None));
     }
     let inputs: Bytes = match &env.inputs {
         InputRef::Inline(b) => b.clone(),
@@ -225,9 +245,10 @@ async fn execute(inner: &Inner, env: &JobEnvelope) -> Result<(ProofRef, bool), J
             env.id
         )));
     }
-    let proof = inner
+    let backend_started = Instant::now();
+    let (proof, backend) = inner
         .backend
-        .prove(ProvingRequest {
+        .prove_measured(ProvingRequest {
             id: env.id,
             proof_type: env.proof_type,
             epoch: env.epoch,
@@ -240,10 +261,22 @@ async fn execute(inner: &Inner, env: &JobEnvelope) -> Result<(ProofRef, bool), J
             }
             other => JobError::Deterministic(other.to_string()),
         })?;
+    let backend_returned = Instant::now();
     let stored = with_retry(|| inner.store.put(&key, proof.clone()))
         .await
         .map_err(store_error)?;
-    Ok((stored, true))
+    let phases = JobPhases {
+        job: env.id,
+        proof_type: env.proof_type,
+        epoch: env.epoch,
+        attempt,
+        before_backend: backend_started - picked_up,
+        backend_call: backend_returned - backend_started,
+        store: backend_returned.elapsed(),
+        pickup_to_stored: picked_up.elapsed(),
+        backend,
+    };
+    Ok((stored, Some(phases)))
 }
 
 fn store_error(e: StoreError) -> JobError {

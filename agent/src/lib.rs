@@ -13,13 +13,15 @@ pub mod config;
 mod job;
 pub mod launch;
 mod metrics;
+pub mod phases;
 mod pull;
 mod runtime;
 pub mod simulated;
 mod termination;
 
-pub use backend::{BackendError, ProvingBackend, ProvingRequest};
-pub use bb::{BbArgs, BbBackend, BbBackendConfig, ProveStats};
+pub use backend::{BackendError, ProveStats, ProvingBackend, ProvingRequest};
+pub use bb::{BbArgs, BbBackend, BbBackendConfig};
 pub use config::{AgentArgs, AgentConfig};
+pub use phases::JobPhases;
 pub use runtime::{Agent, AgentError, AgentStats};
 pub use simulated::{SimulatedBackend, SimulatedConfig};

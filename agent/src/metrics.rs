@@ -13,6 +13,8 @@ pub(crate) struct AgentMetrics {
     failed: Counter<u64>,
     handed_back: Counter<u64>,
     duration: Histogram<f64>,
+    phase: Histogram<f64>,
+    peak_memory: Histogram<u64>,
 }
 
 fn ty(t: ProofType) -> KeyValue {
@@ -51,6 +53,25 @@ impl AgentMetrics {
                     0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0,
                 ])
                 .build(),
+            phase: m
+                .f64_histogram("provemesh.agent.job.phase_duration")
+                .with_unit("s")
+                .with_description("Where a proved job's time went on the agent, by phase: pickup_to_stored (message received to proof stored), and with bb children_verify, witness, prove (the bb prove process), self_verify")
+                .with_boundaries(vec![
+                    0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0,
+                ])
+                .build(),
+            peak_memory: m
+                .u64_histogram("provemesh.agent.job.prove_peak_memory")
+                .with_unit("By")
+                .with_description("Peak resident memory of a job's prover process (bb prove)")
+                .with_boundaries(
+                    [64u64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768]
+                        .iter()
+                        .map(|mib| (mib << 20) as f64)
+                        .collect(),
+                )
+                .build(),
         }
     }
 
@@ -72,6 +93,27 @@ impl AgentMetrics {
     pub fn failed(&self, t: ProofType, kind: FailureKind) {
         self.failed
             .add(1, &[ty(t), KeyValue::new("kind", kind.to_string())]);
+    }
+
+    /// A proved job's phases (see [`crate::phases`]).
+    pub fn phases(&self, p: &crate::phases::JobPhases) {
+        let record = |phase: &'static str, d: std::time::Duration| {
+            self.phase.record(
+                d.as_secs_f64(),
+                &[ty(p.proof_type), KeyValue::new("phase", phase)],
+            );
+        };
+        record("pickup_to_stored", p.pickup_to_stored);
+        if let Some(b) = &p.backend {
+            record("children_verify", b.children_verify);
+            record("witness", b.witness);
+            record("prove", b.prove);
+            record("self_verify", b.self_verify);
+            if b.prove_peak_rss > 0 {
+                self.peak_memory
+                    .record(b.prove_peak_rss, &[ty(p.proof_type)]);
+            }
+        }
     }
 
     pub fn handed_back(&self, t: ProofType) {

@@ -73,6 +73,9 @@ pub struct AgentStats {
     /// Dispatch latencies (enqueue → start, µs), recorded only when the agent's
     /// configuration asks for them (benchmarks); at most 200,000 samples.
     pub dispatch_us: Mutex<Vec<u64>>,
+    /// Each proved job's phases, kept only when the configuration asks (`record_phases`);
+    /// at most 100,000.
+    pub phases: Mutex<Vec<crate::phases::JobPhases>>,
     /// Jobs handed back because no slot was free when they arrived (the sweep takes at
     /// most as many jobs as free slots, so this stays 0 unless that invariant breaks).
     pub overflow: AtomicU64,
@@ -403,7 +406,9 @@ async fn start(
 ) {
     match permit {
         Some(p) => {
-            tracker.spawn(job::run(inner.clone(), t, msg, p));
+            // The job's clock starts here, as its message is taken (its phases).
+            let picked_up = std::time::Instant::now();
+            tracker.spawn(job::run(inner.clone(), t, msg, p, picked_up));
         }
         None => {
             inner.stats.bump(|s| &s.overflow);

@@ -25,6 +25,8 @@ use tokio_util::sync::CancellationToken;
 // A child of this module kept in its own file beside it (no change to the binary's root).
 #[path = "bench_epoch.rs"]
 mod bench_epoch;
+#[path = "bench_prove.rs"]
+mod bench_prove;
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum BenchCommand {
@@ -34,6 +36,9 @@ pub enum BenchCommand {
     State(crate::bench_state::StateBench),
     /// Epochs of real blocks proved through the orchestrator: makespan vs the lower bound.
     Epoch(bench_epoch::EpochBench),
+    /// Real proofs per proof type (gates, witness, bb prove, peak memory) and the agent's
+    /// overhead from job pickup to proof stored over bb prove (needs bb and the devnet CRS).
+    Prove(bench_prove::ProveBench),
 }
 
 impl BenchCommand {
@@ -42,6 +47,7 @@ impl BenchCommand {
             BenchCommand::Mesh(m) => m.run().await,
             BenchCommand::State(s) => s.run().await,
             BenchCommand::Epoch(e) => e.run().await,
+            BenchCommand::Prove(p) => p.run().await,
         }
     }
 }

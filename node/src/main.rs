@@ -5,6 +5,7 @@
 mod args;
 mod bench;
 mod bench_state;
+mod crs;
 mod devnet;
 mod epoch_report;
 mod epoch_timeline;
@@ -54,6 +55,9 @@ enum Command {
     /// Benchmarks that print a table against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// The INSECURE devnet CRS for real proofs (`crs generate --points N --out DIR`).
+    #[command(subcommand)]
+    Crs(crs::CrsCommand),
 }
 
 #[tokio::main]
@@ -93,6 +97,9 @@ async fn main() -> ExitCode {
         Command::Jobs(j) => j.run().await,
         Command::Epoch(e) => e.run().await,
         Command::Bench(b) => b.run().await,
+        Command::Crs(c) => tokio::task::spawn_blocking(move || c.run())
+            .await
+            .unwrap_or_else(|e| Err(anyhow::anyhow!("CRS generation stopped: {e}"))),
     };
     // Blocking (it pushes the last values): off the async workers.
     let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;

@@ -13,13 +13,13 @@ use provemesh_bb::client::{
 use provemesh_bb::crs::{g2_bytes, g2_tau, insecure_devnet_tau, write_crs};
 use provemesh_bb::patch::{patch_bb, PATCHED_BB_NAME};
 use provemesh_bb::witness::WitnessError;
+use provemesh_common::hash::leaves::fee_juice_balance_slot;
 use provemesh_common::hash::Fr;
+use provemesh_common::hash::GlobalVariables;
 use provemesh_common::tx::{
     tx_nullifier, ClientProof, ClientProofError, L2ToL1Message, PublicDataWrite,
     SimulatedClientProof, Tx, TxPublicOutputs,
 };
-use provemesh_common::hash::leaves::fee_juice_balance_slot;
-use provemesh_common::hash::GlobalVariables;
 use provemesh_tx_processor::{process_block, BlockToProcess, ClientProofVerifier, TxRejection};
 use provemesh_world_state::{WorldState, WorldStateConfig};
 use std::path::PathBuf;

@@ -22,6 +22,7 @@ mod config;
 
 pub use config::{BbArgs, BbBackendConfig};
 
+pub use crate::backend::ProveStats;
 use crate::backend::{BackendError, ProvingBackend, ProvingRequest};
 use acir::AcirField;
 use bytes::Bytes;
@@ -33,7 +34,7 @@ use provemesh_bb::job::{prepare, RealJobInputs};
 use provemesh_bb::proof::{split_fields, RealProof};
 use provemesh_bb::witness::{execute, WitnessError};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tracing::{debug, info, warn};
 
 /// See the module documentation.
@@ -205,25 +206,6 @@ impl BbBackend {
     }
 }
 
-/// Where one proof's time went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProveStats {
-    pub circuit: String,
-    pub gates: u64,
-    /// Native verification of the children.
-    pub children_verify: Duration,
-    /// Witness generation (ACVM).
-    pub witness: Duration,
-    /// `bb prove`, process start to exit.
-    pub prove: Duration,
-    /// bb's peak resident memory while proving, bytes.
-    pub prove_peak_rss: u64,
-    /// Native verification of the new proof.
-    pub self_verify: Duration,
-    /// The whole job in the backend.
-    pub total: Duration,
-}
-
 /// bb failing (killed, out of memory, missing, CRS too small here) may pass elsewhere.
 fn bb_error(e: BbError) -> BackendError {
     BackendError::Transient(e.to_string())
@@ -236,5 +218,16 @@ impl ProvingBackend for BbBackend {
 
     fn prove(&self, req: ProvingRequest) -> BoxFuture<'_, Result<Bytes, BackendError>> {
         Box::pin(async move { self.prove_with_stats(req).await.map(|(b, _)| b) })
+    }
+
+    fn prove_measured(
+        &self,
+        req: ProvingRequest,
+    ) -> BoxFuture<'_, Result<(Bytes, Option<ProveStats>), BackendError>> {
+        Box::pin(async move {
+            self.prove_with_stats(req)
+                .await
+                .map(|(b, stats)| (b, Some(stats)))
+        })
     }
 }

@@ -1,7 +1,8 @@
 //! Heavy (ignored by `cargo test`; run by `scripts/real-proofs`): an epoch proved for real
-//! through the orchestrator and the mesh — a nats-server, a file proof store, an agent with
-//! the `bb` backend — exactly as the prover node proves one with PROVER_REAL_PROOFS=true:
-//! two blocks (two txs, then one) made by the tx processor on devnet-height trees, so every
+//! through the orchestrator and the mesh — a nats-server, a proof store on a local
+//! S3-compatible server, an agent with the `bb` backend — exactly as the prover node proves
+//! one with PROVER_REAL_PROOFS=true: two blocks (two txs, then one; each tx with its real
+//! client proof) made by the tx processor on devnet-height trees, so every
 //! circuit of the tree is proved (base parities, root parities, base rollups, a merge, two
 //! block roots, a block merge, the root). The node checks each proof (circuit, verification
 //! key, public inputs, `bb verify`) before a parent is built on it; the root's public
@@ -46,7 +47,8 @@ async fn an_epoch_of_two_blocks_proved_for_real_through_the_mesh() {
     )
     .unwrap();
 
-    let m = mesh().await;
+    // Proofs through the mesh into S3 (a local S3-compatible server), as a farm shares them.
+    let m = mesh_on_s3().await;
     let shutdown = CancellationToken::new();
     let cfg = AgentConfig::new("bb-agent", &[], 1);
     let topo = Topology::bind(

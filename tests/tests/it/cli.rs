@@ -379,3 +379,51 @@ fn contradictions_and_missing_requirements_are_refused() {
     let r = run("provemesh", &["bench", "mesh", "--help"], &[]);
     assert_eq!(r.code, Some(0));
 }
+
+/// `provemesh crs generate`: the INSECURE devnet CRS, with its warning; the same points as
+/// the CRS `scripts/crs` installs (one τ), the generator first; sizes out of range refused.
+#[test]
+fn crs_generate_writes_the_insecure_devnet_crs_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("crs");
+    let out_s = out.to_str().unwrap();
+    let r = run(
+        "provemesh",
+        &["crs", "generate", "--points", "17", "--out", out_s],
+        &[],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stderr.contains("INSECURE"), "{}", r.stderr);
+    let g1 = std::fs::read(out.join("bn254_g1.dat")).unwrap();
+    assert_eq!(g1.len(), 17 * 64);
+    // The BN254 generator (1, 2), big-endian coordinates.
+    assert_eq!(g1[31], 1);
+    assert_eq!(g1[63], 2);
+    assert!(g1[..31].iter().chain(&g1[32..63]).all(|b| *b == 0));
+    assert_eq!(std::fs::read(out.join("bn254_g2.dat")).unwrap().len(), 128);
+    assert_eq!(
+        provemesh_bb::crs::crs_points(&out).unwrap(),
+        17,
+        "readable as a CRS"
+    );
+    // The devnet CRS that scripts/test installs has the same τ: same leading points.
+    let installed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../.tools/crs/insecure-devnet/bn254_g1.dat");
+    if let Ok(mut f) = std::fs::File::open(&installed) {
+        use std::io::Read;
+        let mut head = vec![0u8; g1.len()];
+        f.read_exact(&mut head).unwrap();
+        assert_eq!(head, g1, "the same τ as {}", installed.display());
+    }
+
+    for bad in ["1", "0", "67108866", "many"] {
+        let r = run(
+            "provemesh",
+            &["crs", "generate", "--points", bad, "--out", out_s],
+            &[],
+        );
+        assert_ne!(r.code, Some(0), "--points {bad} accepted");
+        assert!(r.stderr.contains("points"), "--points {bad}: {}", r.stderr);
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    }
+}

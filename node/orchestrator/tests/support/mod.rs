@@ -8,7 +8,7 @@ use provemesh_agent::{Agent, AgentConfig, AgentStats, SimulatedBackend, Simulate
 use provemesh_broker::Broker;
 use provemesh_common::config::{ProofStoreConfig, ProofStoreLocation};
 use provemesh_common::{EpochNumber, ProofType};
-use provemesh_harness::NatsServer;
+use provemesh_harness::{NatsServer, S3Server};
 use provemesh_nats::{Topology, TopologyConfig};
 use provemesh_orchestrator::fixtures::execute_epoch;
 use provemesh_orchestrator::{l1_epoch_public_inputs, EpochConfig};
@@ -49,6 +49,8 @@ pub struct Mesh {
     pub broker: Broker,
     pub store: ProofStore,
     pub dir: tempfile::TempDir,
+    /// The S3 server the store is on, when it is ([`mesh_on_s3`]); stopped when dropped.
+    pub s3: Option<S3Server>,
 }
 
 pub async fn js(url: &str) -> async_nats::jetstream::Context {
@@ -74,6 +76,38 @@ pub async fn mesh() -> Mesh {
         broker,
         store,
         dir,
+        s3: None,
+    }
+}
+
+/// [`mesh`] with the proof store on a local S3-compatible server (loopback), as a farm's
+/// agents would share it.
+#[allow(dead_code)] // not every test binary that includes this module uses it
+pub async fn mesh_on_s3() -> Mesh {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let topo = Topology::apply(js(&url).await, TopologyConfig::default())
+        .await
+        .unwrap();
+    let s3 = S3Server::start("proofs").unwrap();
+    let config = provemesh_common::config::ProofStoreArgs {
+        url: Some(s3.store_url()),
+        endpoint: Some(s3.endpoint()),
+        region: "us-east-1".into(),
+        access_key_id: Some(provemesh_common::config::Secret::new(s3.access_key.clone())),
+        secret_access_key: Some(provemesh_common::config::Secret::new(s3.secret_key.clone())),
+    }
+    .validate()
+    .unwrap();
+    let store = ProofStore::open(&config).unwrap();
+    let broker = Broker::new(topo, store.clone());
+    Mesh {
+        nats,
+        url,
+        broker,
+        store,
+        dir: tempfile::tempdir().unwrap(),
+        s3: Some(s3),
     }
 }
 
