@@ -59,36 +59,18 @@ pub async fn js(url: &str) -> async_nats::jetstream::Context {
 
 /// A nats-server with the mesh topology and a file proof store.
 pub async fn mesh() -> Mesh {
-    let nats = NatsServer::start().unwrap();
-    let url = nats.url();
-    let topo = Topology::apply(js(&url).await, TopologyConfig::default())
-        .await
-        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = ProofStore::open(&ProofStoreConfig {
         location: ProofStoreLocation::File(dir.path().join("proofs")),
     })
     .unwrap();
-    let broker = Broker::new(topo, store.clone());
-    Mesh {
-        nats,
-        url,
-        broker,
-        store,
-        dir,
-        s3: None,
-    }
+    mesh_with(store, dir, None).await
 }
 
 /// [`mesh`] with the proof store on a local S3-compatible server (loopback), as a farm's
 /// agents would share it.
 #[allow(dead_code)] // not every test binary that includes this module uses it
 pub async fn mesh_on_s3() -> Mesh {
-    let nats = NatsServer::start().unwrap();
-    let url = nats.url();
-    let topo = Topology::apply(js(&url).await, TopologyConfig::default())
-        .await
-        .unwrap();
     let s3 = S3Server::start("proofs").unwrap();
     let config = provemesh_common::config::ProofStoreArgs {
         url: Some(s3.store_url()),
@@ -100,14 +82,23 @@ pub async fn mesh_on_s3() -> Mesh {
     .validate()
     .unwrap();
     let store = ProofStore::open(&config).unwrap();
+    mesh_with(store, tempfile::tempdir().unwrap(), Some(s3)).await
+}
+
+async fn mesh_with(store: ProofStore, dir: tempfile::TempDir, s3: Option<S3Server>) -> Mesh {
+    let nats = NatsServer::start().unwrap();
+    let url = nats.url();
+    let topo = Topology::apply(js(&url).await, TopologyConfig::default())
+        .await
+        .unwrap();
     let broker = Broker::new(topo, store.clone());
     Mesh {
         nats,
         url,
         broker,
         store,
-        dir: tempfile::tempdir().unwrap(),
-        s3: Some(s3),
+        dir,
+        s3,
     }
 }
 
