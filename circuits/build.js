@@ -63,9 +63,14 @@ const CIRCUITS = [
       { inputs: 'parity', proof: 'parity_proof', circuits: ['parity_root'] },
     ],
   },
+  // A block without txs: only the root parity below it.
+  {
+    name: 'empty_block_root_rollup', target: 'noir-recursive-no-zk', vkIndex: 7,
+    slots: [{ inputs: 'parity', proof: 'parity_proof', circuits: ['parity_root'] }],
+  },
   {
     name: 'block_merge_rollup', target: 'noir-recursive-no-zk', vkIndex: 5,
-    slots: [0, 1].map((i) => ({ inputs: `children[${i}]`, proof: `proofs[${i}]`, circuits: ['block_root_rollup', 'block_merge_rollup'] })),
+    slots: [0, 1].map((i) => ({ inputs: `children[${i}]`, proof: `proofs[${i}]`, circuits: ['block_root_rollup', 'empty_block_root_rollup', 'block_merge_rollup'] })),
   },
   // The client proof a tx carries (proved by the tx's sender, with zero knowledge); the base
   // rollup verifies it with the key at this leaf.
@@ -74,7 +79,7 @@ const CIRCUITS = [
   // contract); compiled after the tree, whose root it pins.
   {
     name: 'root_rollup', target: 'evm', afterTree: true,
-    slots: [{ inputs: 'child', proof: 'child_proof', circuits: ['block_root_rollup', 'block_merge_rollup'] }],
+    slots: [{ inputs: 'child', proof: 'child_proof', circuits: ['block_root_rollup', 'empty_block_root_rollup', 'block_merge_rollup'] }],
   },
 ];
 

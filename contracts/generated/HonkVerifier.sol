@@ -9,7 +9,7 @@ pragma solidity >=0.8.21;
 uint256 constant N = 1048576;
 uint256 constant LOG_N = 20;
 uint256 constant NUMBER_OF_PUBLIC_INPUTS = 15;
-uint256 constant VK_HASH = 0x2a88bf267be2d6baba36acd9dc77c15b4b8529150817675f701a620abb1ac8bd;
+uint256 constant VK_HASH = 0x0e0f9affc54053ad7c3583c689b937917476e44d4d3d8baacf74af0e6c9df8ff;
 library HonkVerificationKey {
     function loadVerificationKey() internal pure returns (Honk.VerificationKey memory) {
         Honk.VerificationKey memory vk = Honk.VerificationKey({
@@ -17,76 +17,76 @@ library HonkVerificationKey {
             logCircuitSize: uint256(20),
             publicInputsSize: uint256(15),
             ql: Honk.G1Point({ 
-               x: uint256(0x23dca0101a249cc0dbe514686daffa24eb2a548879c50b745327555150be74c9),
-               y: uint256(0x0262ff51e8c3f709b2cfcfcd6bf7585fa75e18e0357500a42e19f5af78b9fe2d)
+               x: uint256(0x002a318a05fdd0e46d138f02ff828e75b056ca69d458735165bee9ca06b89c08),
+               y: uint256(0x0fd8560c89ee2922a6923f0a65dca5d652121891ef4c4da112fcb6d5dd0e225c)
             }),
             qr: Honk.G1Point({ 
-               x: uint256(0x054d1f6bafdb171d17850d224fac1e62f7f6ff34bec1a4f815b445fda10b8256),
-               y: uint256(0x16c7c00f86d000cf84fbc48d4124ff92d99da6c599bbb1bb4769e3856fa98508)
+               x: uint256(0x0d64c177a11f48eefea31fa9e303cd013793864ae9436b95ee7fffc0ac08b658),
+               y: uint256(0x191bd197451a63f267f39bc7616428632c528e1d0405818ba344f7eb34bb9730)
             }),
             qo: Honk.G1Point({ 
-               x: uint256(0x10571ad3c9dd684bbd896af870be61fafee9d2f17b840843284c060aa470fcea),
-               y: uint256(0x1ca18b44266a91a4967466a4071099127271a7a4076bc44c0419db0a9b6a7cee)
+               x: uint256(0x203f2ca4720bc423cd9f4cb7e6d33874696d527a72138fc12a0565c511476d40),
+               y: uint256(0x0df668570aaad7366812e02d74452a0e9b17720aefbbabbaee61e2ce89924f79)
             }),
             q4: Honk.G1Point({ 
-               x: uint256(0x0d63a219ec466f2054bd8650b90bb3f6071b4aa7e2e7f093f3e7017f6dbe9703),
-               y: uint256(0x2ef98833f05367194beb0f2b6b685886491ee85d6353df02fd1c0a3eae17f66c)
+               x: uint256(0x18a54d77e8cea918e403e6645c21796697f20938afc5a0561dbdac2549d479cc),
+               y: uint256(0x0f0ca71f3b656f1d76dc871c76462a93ab66bed5bfe3c732452fe0ab124f6486)
             }),
             qm: Honk.G1Point({ 
-               x: uint256(0x24624f63e7731bb71a6cea86c8cac86e83feb6e510c3b351209faa4a91c17243),
-               y: uint256(0x1df7700d5215e15b84f71939ba727b6a0be62f4d17a0fdf5b057463e940c50bf)
+               x: uint256(0x1f5a5937817bdc13701467ea959e691660888b8820c1ac5b2e8259728a3434c8),
+               y: uint256(0x223d7022de76bc496bd7dcc097bdb1ac4e914900b7f6b947e99fe3d98451da10)
             }),
             qc: Honk.G1Point({ 
-               x: uint256(0x1f458fd05844207538c977bd050370f8834ecfbefdde5b917e37edddab89aeba),
-               y: uint256(0x18f6b86d08a6ab6215992b95a829eb1bc8c978217c857e06520d8a06239bbaac)
+               x: uint256(0x1eaaa10cfee0175e2f1bf6490e7f9a4d0957d1b529345df2afe0fff94c5d124a),
+               y: uint256(0x11afc156c96e331a4773c2c19561c959728c7e8aa1f147ae94ac02fcd0b1e47e)
             }),
             qLookup: Honk.G1Point({ 
                x: uint256(0x24ccfd4c9d87bb485cfb82347751b09aa2ffa58b504e519b5e36927c2a2b0d5e),
                y: uint256(0x01b51ebc65665f3f3f32aba04d8b5249dccc3abfbe7b6c1995c5c70404c3b5ff)
             }),
             qArith: Honk.G1Point({ 
-               x: uint256(0x06835e64217c013b100001eb7a8a004e390ecf01bfb91674af1b0c1f0c6b26d7),
-               y: uint256(0x28205165bc4da7b7c5e2b1e5817ec164e068ea29ba8b5347c67764be10714378)
+               x: uint256(0x11ed2a980cf073d281f40aef018c42bbb8b4b59c772b3faf1f90aa0752d5a692),
+               y: uint256(0x0b36aebd4c351e2d1427ca2b392ac1e1d474ba97a7d5b414e7de62ee4ea70173)
             }),
             qDeltaRange: Honk.G1Point({ 
-               x: uint256(0x20a12d5727f1dd763c7b73d30353a84d3c97cb016b70249c873055d83b5cac64),
-               y: uint256(0x1cfbb439847e7f028c490486167f363ac512a6c1069d76208c9bec76032a87a4)
+               x: uint256(0x0d85af8701adf98d4e7991d550d926cb587a3f0b66e31e62ca04c1fbe088c367),
+               y: uint256(0x0139988d797f60a1795cb92de7ab39fd73327da920cdda6be39a6c929aacd843)
             }),
             qElliptic: Honk.G1Point({ 
                x: uint256(0x0000000000000000000000000000000000000000000000000000000000000000),
                y: uint256(0x0000000000000000000000000000000000000000000000000000000000000000)
             }),
             qMemory: Honk.G1Point({ 
-               x: uint256(0x0c86bf7d222f1e290a6df6859fe40f36d19abda8a984f190a489b869bdd21001),
-               y: uint256(0x226d029e7957ac9d0d45f8ceeebc019ff1e268e6cbb17675111a725820114dcb)
+               x: uint256(0x1438da7f7f14b0c05154be915bba0492f1a04882e018bed5bcbf02027fe1f704),
+               y: uint256(0x2a946841b01d67003b9c4751152ccd4548d5225db4746e034487d55c51d75bd2)
             }),
             qNnf: Honk.G1Point({ 
-               x: uint256(0x0ce90d646fdc6b76ca7b5820c19275ef09841d005bec8c703003cfaee2db987f),
-               y: uint256(0x1d62107aaf7d9f68040b3362cb4e18fe0f767c565beea3776b984b1d75a071c6)
+               x: uint256(0x11d17ac7c9ba166b06686e7765a75fc3530f9ae24e4275c169f71f99f7de3a9e),
+               y: uint256(0x295fa2f0fde92a9ffb76627f4bb31e48a19881c7b7bb2511ab1def11be0c964b)
             }),
             qPoseidon2External: Honk.G1Point({ 
-               x: uint256(0x0fc6f436080cfb8b0ace81d08d4d413f9337a30ec97433421c067c16bcba348f),
-               y: uint256(0x2fb67736a434bc4ae3e59f7a3bbe09eb346686dd0aee5a7d1c3987b1dfa7deaf)
+               x: uint256(0x23c3895a17b42413bd6b9f58eedb4a41fa283570bc99933118ee878c28cb4879),
+               y: uint256(0x05ed49824dfb1194fe1915c76d115daf5f0a1175cacf933e6eee60fa132a81ce)
             }),
             qPoseidon2Internal: Honk.G1Point({ 
-               x: uint256(0x1bfd89778c61d889529af2af903d2b4781d20692b9f30f1f5b02739d1640cd5e),
-               y: uint256(0x135a94eb5a51206434ddc4ee293275e5670c83702c4e77c85a1bd80eb469344b)
+               x: uint256(0x2d2c9e394afc78500ad5c95421525cb935cb915479980d525fd6fb092fd2a6bb),
+               y: uint256(0x1a8290668de7d7fe8510f1356c965ac08d44f2fd905b4997b7ece12dc3a4282b)
             }),
             s1: Honk.G1Point({ 
-               x: uint256(0x19e0b2b30811056efcce243b5e3d5b8f0d8aaa39659ebb5c0b25ac2b3d82eb95),
-               y: uint256(0x0662d1e5ca5f40ddf62e53f2ac99a325e39b016ab226a41e417b9df7b5b8bef9)
+               x: uint256(0x208d2d3f154b0eadd6eb72b74b8a208b7c87e2eb56833fc6a1b3a1db4587c145),
+               y: uint256(0x00fec4754d070e04e88a0971ed6ca469ffcca912a3e74bb2f0c7e0864cfe5971)
             }),
             s2: Honk.G1Point({ 
-               x: uint256(0x2d2891884bf76a99ff80390eb496344578be20d348f202c9f7e94ed85a4c4ded),
-               y: uint256(0x0af6888c32fbe506b7729162c992d69da082588ee2d0c29217cbd9ce793dfb49)
+               x: uint256(0x120a8302feac0c6808d96fbc27b0ae0028366a8d0eedf747a863936229bf4fb6),
+               y: uint256(0x0152b747b7ccf9e7a05a2c52581e6cb3758a1230f8cc753c1309e4cbc7008e72)
             }),
             s3: Honk.G1Point({ 
-               x: uint256(0x0a6d4dfee6e9e2363b4ee9c5a3e7f5609515d787f3b3143cf5da91d146e562f8),
-               y: uint256(0x20f3fa857cfd0c6e49ef08059032d0a87452fecf5905cf23fa6a93cfbd63c859)
+               x: uint256(0x2b90952a00a1b8e0546ca8989b31803e8e28e0f199ae394967c25e4aa8f5de79),
+               y: uint256(0x0f93c543c56f6bb58eb5f90a90858003b851b4bcfe8cebb3cba9754816f36080)
             }),
             s4: Honk.G1Point({ 
-               x: uint256(0x1e78017b2aa375ec110b9b10764bc07d0a0abc67c60b31845f307146d8e9e58c),
-               y: uint256(0x2eeb555b8af34d19f9fb7ad117763dfe95cabb0650638cd854d2c7c61bd47d65)
+               x: uint256(0x2c71347d1a5c8c31ac8b9b07be01d30e4df038b830e5850593650562340bdb10),
+               y: uint256(0x304bd2f78e1033a92af6f7d41773ecb37afb54861b589c7a69b1432fbb633eee)
             }),
             t1: Honk.G1Point({ 
                x: uint256(0x1feccc5632cbb7bd36980ba02b75fb6b57a87b7a6ef679070aeb9c9dc825b1e3),
@@ -105,28 +105,28 @@ library HonkVerificationKey {
                y: uint256(0x2d5fac0f28c633c95ef0a2984e56e61adfc7e04aad2db983b1635e0642b07404)
             }),
             id1: Honk.G1Point({ 
-               x: uint256(0x1d9f19795e80af0514704e663aef7c97f013c7527022643d9c954ef60dc556c3),
-               y: uint256(0x0b516da759754dac07fd3989e64db2a39375ffe766e6761778f139983c4c20a8)
+               x: uint256(0x12a57f282499444a7cdaf900e6ef316d0f6640cfb2e32432f47865b8fc25e465),
+               y: uint256(0x02febbddba92e803b013c80335428b454f9ecf2b586846f1324f973669bdc782)
             }),
             id2: Honk.G1Point({ 
-               x: uint256(0x06d72ad4377c1678c22a7b7fcdacb2078d0673f616e0368519e568f5d14c09d9),
-               y: uint256(0x01d4f32faa4845d643aa019966a6359cca688eb3b326d9d36f0659d05aeb1f1c)
+               x: uint256(0x0ee788e65b8362f141f40c8bb32474795a2625115b755d439b07a57e7198bbd5),
+               y: uint256(0x131cb3184d097ed9780acca078a3499b17a23f3f1301e6decc3333ce2b26cb04)
             }),
             id3: Honk.G1Point({ 
-               x: uint256(0x057261e43da030b8ed2cb5360b073e24ffffa58d95e3cf289e53cda86c3154f0),
-               y: uint256(0x0721d5c1a6e28dd058ae344e7ee60614caaadccf15e2c32dcb08bbd95540d78e)
+               x: uint256(0x28c634d7072b0a798f2e21d8bdec0c9c4c8d15aee72441387e607255202f443a),
+               y: uint256(0x260d87c2e5babe41bb603dce1829056c58e6815e3c5e50cef59cb49508a89d91)
             }),
             id4: Honk.G1Point({ 
-               x: uint256(0x08fd75b7c3a279fd4fd8858fae516832f1b6e250da7536107414402a7be45783),
-               y: uint256(0x2d5b3b1ff5db3279fc450e2270ba9b7e0e7f44dffe9d7758c6983f66b9a7b683)
+               x: uint256(0x23246b959889df1b140c7eb1cecd5063f3be27bb884c87d1720b38761e05e82b),
+               y: uint256(0x09dcfecdc1ce34f37b594487027c5df3b3000103cf0d74706abb34eab7aee34b)
             }),
             lagrangeFirst: Honk.G1Point({ 
                x: uint256(0x2291e785166f425fd3912416f4845a7af8abe43f1daa8ad8a992e7d89cb492c2),
                y: uint256(0x2fd0e2049fc323523dde32fcd2ae6917bad72cae1c613c4dab806ce2a3493330)
             }),
             lagrangeLast: Honk.G1Point({ 
-               x: uint256(0x0e004f4e760ccb1b5fb8e369526d5731ba66f0dd0081a47fd059febde9d1302d),
-               y: uint256(0x1820a92cd2eba2698eae47fb4182087080d37d6136d6b5ada353db9a086bebc9)
+               x: uint256(0x0435c3dc1d6e00897ffe9240afdf49f8fbe9a56b9a20a6cb9bf954f1fe44f383),
+               y: uint256(0x179ab3cae1d4112a87a253aeefb1cbe2a0b49a3fb22d7e6575cb9e80df359464)
             })
         });
         return vk;

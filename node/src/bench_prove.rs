@@ -47,7 +47,8 @@ pub struct ProveBench {
     #[arg(long, default_value_t = 2)]
     pub blocks: usize,
 
-    /// Txs in each block (1 to 8: the block root circuit; 2 or more adds merges).
+    /// Txs in each block (0 to 8: the block root circuit; 0 proves empty block roots, 2 or
+    /// more adds merges).
     #[arg(long, default_value_t = 2)]
     pub txs_per_block: usize,
 
@@ -413,8 +414,11 @@ mod tests {
         for (args, flag, why) in [
             (&["--blocks", "0"][..], "--blocks", "at least one block"),
             (&["--blocks", "17"], "--blocks", "at most 16 blocks"),
-            (&["--txs-per-block", "0"], "--txs-per-block", "1 to 8 txs"),
-            (&["--txs-per-block", "9"], "--txs-per-block", "1 to 8 txs"),
+            (
+                &["--txs-per-block", "9"],
+                "--txs-per-block",
+                "at most 8 txs",
+            ),
         ] {
             let e = parse(args).check().unwrap_err();
             assert_eq!(e.flag, flag, "{args:?}");
@@ -423,6 +427,8 @@ mod tests {
         assert!(parse(&["--blocks", "16", "--txs-per-block", "8"])
             .check()
             .is_ok());
+        // Blocks without txs close with the empty block root.
+        assert!(parse(&["--txs-per-block", "0"]).check().is_ok());
     }
 
     #[tokio::test]
@@ -470,7 +476,7 @@ mod tests {
             store: Duration::from_millis(1),
             pickup_to_stored: Duration::from_millis(stored_ms),
             backend: Some(ProveStats {
-                circuit: provemesh_bb::circuits::circuit_for(t).unwrap().to_string(),
+                circuit: provemesh_bb::circuits::circuits_for(t)[0].to_string(),
                 gates: 455_751,
                 children_verify: Duration::from_millis(100),
                 witness: Duration::from_millis(300),

@@ -93,19 +93,20 @@ pub struct CircuitSet {
     circuits: BTreeMap<String, Arc<CompiledCircuit>>,
 }
 
-/// The circuit that proves jobs of `t`, where one exists yet: what an agent accepts for a
-/// job type, and what the node asks of it.
-pub fn circuit_for(t: ProofType) -> Option<&'static str> {
+/// The circuits that prove jobs of `t`: what an agent accepts for a job type, and what the
+/// node asks of it. A block root is proved by `block_root_rollup`, or, for a block without
+/// txs, by `empty_block_root_rollup` (the node picks; both give the same public inputs).
+pub fn circuits_for(t: ProofType) -> &'static [&'static str] {
     match t {
-        ProofType::BaseParity => Some("parity_base"),
-        ProofType::RootParity => Some("parity_root"),
-        ProofType::PrivateBaseRollup => Some("private_base_rollup"),
-        ProofType::MergeRollup => Some("merge_rollup"),
-        ProofType::BlockRootRollup => Some("block_root_rollup"),
-        ProofType::BlockMergeRollup => Some("block_merge_rollup"),
-        ProofType::RootRollup => Some("root_rollup"),
+        ProofType::BaseParity => &["parity_base"],
+        ProofType::RootParity => &["parity_root"],
+        ProofType::PrivateBaseRollup => &["private_base_rollup"],
+        ProofType::MergeRollup => &["merge_rollup"],
+        ProofType::BlockRootRollup => &["block_root_rollup", "empty_block_root_rollup"],
+        ProofType::BlockMergeRollup => &["block_merge_rollup"],
+        ProofType::RootRollup => &["root_rollup"],
         // Public execution (the AVM) is not part of this rollup.
-        ProofType::PublicBaseRollup => None,
+        ProofType::PublicBaseRollup => &[],
     }
 }
 

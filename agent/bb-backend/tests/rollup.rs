@@ -570,3 +570,88 @@ fn write_base_rollup_cases() {
         json!({ "expect_error": "fee exceeds the fee payer's fee juice balance", "inputs": inputs }),
     );
 }
+
+/// A block without txs (L1→L2 messages only) closes with the empty block root: its header
+/// is the tx processor's (through the archive), it refuses a block that does not continue
+/// from the previous one, and it chains with a block of txs in a block merge.
+#[test]
+fn an_empty_block_closes_with_the_empty_block_root_and_merges() {
+    let set = CircuitSet::load(&source_tree_artifacts()).expect("circuits");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ws = world_state(dir.path());
+    let root = json!(set.vk_tree_root.to_hex());
+    let (b1, p1) = prove_block(&set, &mut ws, 1, txs(1), Fr::ZERO);
+    let chain1 = poseidon2_hash(&[Fr::ZERO, p1.header.content_commitment.out_hash]);
+
+    let block = process(&mut ws, 2, vec![]);
+    assert!(block.txs.is_empty());
+    let msgs = &block.block_root.l1_to_l2_messages;
+    let bases: Vec<Value> = msgs
+        .chunks(8)
+        .map(|c| run(&set, "parity_base", &json!({ "msgs": c.iter().map(|m| m.to_hex()).collect::<Vec<_>>(), "vk_tree_root": root })))
+        .collect();
+    let parity = run(
+        &set,
+        "parity_root",
+        &json!({
+            "children": bases,
+            "proofs": [placeholder_proof(&set, "parity_base"), placeholder_proof(&set, "parity_base")],
+            "vk_tree_root": root,
+        }),
+    );
+    let mut inputs =
+        provemesh_circuit_inputs::empty_block_root(&block.block_root, chain1).expect("inputs");
+    inputs["parity"] = parity;
+    inputs["parity_proof"] = placeholder_proof(&set, "parity_root");
+    inputs["vk_tree_root"] = root.clone();
+    let b2 = run(&set, "empty_block_root_rollup", &inputs);
+    assert_eq!(
+        snapshot_of(&b2["new_archive"]),
+        block.block_root.new_archive,
+        "the circuit's empty header is not the tx processor's"
+    );
+    assert_eq!(field(&b2["total_fees"]), Fr::ZERO);
+    assert_eq!(
+        field(&b2["out_hash_chain_end"]),
+        poseidon2_hash(&[chain1, block.header.content_commitment.out_hash])
+    );
+
+    let mut bad = inputs.clone();
+    bad["previous_header"]["total_fees"] = hx(Fr::from(1u64));
+    assert_eq!(
+        fails(&set, "empty_block_root_rollup", &bad),
+        "previous header is not the last leaf of the archive"
+    );
+    let mut bad = inputs.clone();
+    bad["global_variables"]["block_number"] = json!(3);
+    assert_eq!(
+        fails(&set, "empty_block_root_rollup", &bad),
+        "block number does not follow the previous block's"
+    );
+    let mut bad = inputs;
+    bad["start_l1_to_l2_message_tree"]["root"] = hx(Fr::from(3u64));
+    assert_eq!(
+        fails(&set, "empty_block_root_rollup", &bad),
+        "L1 to L2 message tree does not continue from the previous block"
+    );
+
+    // A block of txs and the empty block after it merge; the other order does not chain.
+    let merge = json!({
+        "children": [b1.clone(), b2.clone()],
+        "proofs": [placeholder_proof(&set, "block_root_rollup"), placeholder_proof(&set, "empty_block_root_rollup")],
+        "vk_tree_root": root,
+    });
+    let merged = run(&set, "block_merge_rollup", &merge);
+    assert_eq!(
+        snapshot_of(&merged["new_archive"]),
+        block.block_root.new_archive
+    );
+    let mut swapped = merge;
+    swapped["children"] = json!([b2, b1]);
+    assert_eq!(
+        fails(&set, "block_merge_rollup", &swapped),
+        "merged blocks do not chain: archive"
+    );
+    // The tx processor's header for it is an ordinary empty block's.
+    assert_eq!(block.header.content_commitment.num_txs, 0);
+}

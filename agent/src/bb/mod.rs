@@ -28,7 +28,7 @@ use acir::AcirField;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use provemesh_bb::bb::{BbConfig, BbError, Verdict};
-pub use provemesh_bb::circuits::circuit_for;
+pub use provemesh_bb::circuits::circuits_for;
 use provemesh_bb::circuits::{CircuitSet, CircuitsError};
 use provemesh_bb::job::{prepare, RealJobInputs};
 use provemesh_bb::proof::{split_fields, RealProof};
@@ -78,11 +78,16 @@ impl BbBackend {
         let started = Instant::now();
         let job = RealJobInputs::decode(&req.inputs)
             .map_err(|e| BackendError::InvalidInput(e.to_string()))?;
-        let want = circuit_for(req.proof_type).ok_or(BackendError::Unsupported(req.proof_type))?;
-        if job.circuit != want {
+        let want = circuits_for(req.proof_type);
+        if want.is_empty() {
+            return Err(BackendError::Unsupported(req.proof_type));
+        }
+        if !want.contains(&job.circuit.as_str()) {
             return Err(BackendError::InvalidInput(format!(
-                "a {} job must prove circuit {want}, not {}",
-                req.proof_type, job.circuit
+                "a {} job must prove circuit {}, not {}",
+                req.proof_type,
+                want.join(" or "),
+                job.circuit
             )));
         }
         let prepared =

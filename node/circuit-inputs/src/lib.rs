@@ -312,6 +312,31 @@ pub fn header(h: &BlockHeader) -> Value {
     })
 }
 
+/// The empty block root's parameters: a block without txs (the root parity completes
+/// them). `out_hash_chain_start` is the epoch's chain over its earlier blocks' out hashes
+/// ([`out_hash_chain`]).
+pub fn empty_block_root(
+    b: &BlockRootRollupInputs,
+    out_hash_chain_start: Fr,
+) -> Result<Value, InputsError> {
+    if b.start != b.end || !b.tx_hashes.is_empty() {
+        return Err(InputsError::Inconsistent(format!(
+            "a block of {} txs is not empty",
+            b.tx_hashes.len()
+        )));
+    }
+    Ok(json!({
+        "last_archive": snapshot(&b.constants.last_archive),
+        "global_variables": global_variables(&b.constants.global_variables),
+        "previous_header": header(&b.previous_header),
+        "previous_header_sibling_path": padded("archive sibling path", &b.previous_header_sibling_path, ARCHIVE_HEIGHT)?,
+        "start_l1_to_l2_message_tree": snapshot(&b.start_l1_to_l2_message_tree),
+        "l1_to_l2_message_subtree_sibling_path": padded("L1 to L2 message subtree sibling path", &b.l1_to_l2_message_subtree_sibling_path, L1_TO_L2_MESSAGE_SUBTREE_SIBLING_PATH)?,
+        "new_archive_sibling_path": padded("archive sibling path", &b.new_archive_sibling_path, ARCHIVE_HEIGHT)?,
+        "out_hash_chain_start": hx(out_hash_chain_start),
+    }))
+}
+
 /// The block root's parameters besides its child slots: the previous header it extends,
 /// the txs' effects records, the message and archive insertion paths, and the epoch's out
 /// hash chain before this block ([`out_hash_chain`]).

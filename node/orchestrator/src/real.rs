@@ -14,7 +14,7 @@ use crate::dag::NodeKey;
 use crate::outputs::u64_field;
 use bytes::Bytes;
 use provemesh_bb::bb::{BbConfig, Verdict};
-use provemesh_bb::circuits::{circuit_for, CircuitSet};
+use provemesh_bb::circuits::{circuits_for, CircuitSet};
 use provemesh_bb::job::RealJobInputs;
 use provemesh_bb::proof::RealProof;
 use provemesh_circuit_inputs as abi;
@@ -102,13 +102,23 @@ impl RealCircuits {
         expected: &[FieldBytes],
     ) -> Result<RealProof, RealRejection> {
         let bad = RealRejection::Bad;
-        let want = circuit_for(node.proof_type()).ok_or_else(|| {
-            RealRejection::Verifier(format!("no circuit proves {}", node.proof_type()))
-        })?;
-        let p = RealProof::decode(bytes).map_err(|e| bad(e.to_string()))?;
-        if p.circuit != want {
-            return Err(bad(format!("a proof of {}, not of {want}", p.circuit)));
+        let circuits = circuits_for(node.proof_type());
+        if circuits.is_empty() {
+            return Err(RealRejection::Verifier(format!(
+                "no circuit proves {}",
+                node.proof_type()
+            )));
         }
+        let p = RealProof::decode(bytes).map_err(|e| bad(e.to_string()))?;
+        // Which of the type's circuits (a block root's depends on its block) is bound by
+        // the public inputs checked below: they are the ones computed for this node.
+        let Some(want) = circuits.iter().copied().find(|c| *c == p.circuit) else {
+            return Err(bad(format!(
+                "a proof of {}, not of {}",
+                p.circuit,
+                circuits.join(" or ")
+            )));
+        };
         let c = self
             .set
             .get(want)
@@ -146,12 +156,15 @@ impl RealCircuits {
     }
 }
 
+/// The circuit that closes a block without txs.
+const EMPTY_BLOCK_ROOT: &str = "empty_block_root_rollup";
+
 /// Why a block of `txs` txs cannot be proved for real (the block root circuit's size), if
 /// it cannot. The epoch monitor asks before bidding; the orchestrator before enqueueing.
 pub fn unprovable_block(txs: usize) -> Option<String> {
-    (txs == 0 || txs > abi::MAX_TXS_PER_BLOCK).then(|| {
+    (txs > abi::MAX_TXS_PER_BLOCK).then(|| {
         format!(
-            "{txs} txs; real proofs take blocks of 1 to {} txs (the block root circuit)",
+            "{txs} txs; real proofs take blocks of at most {} txs (the block root circuit)",
             abi::MAX_TXS_PER_BLOCK
         )
     })
@@ -345,9 +358,16 @@ impl RealContext<'_> {
                     .map(|t| &t.base_rollup_inputs.tx.outputs)
                     .collect();
                 let chain = out_hash_chain_before(self.blocks, b);
-                let params = abi::block_root(&block.block_root, &txs, chain).map_err(e)?;
-                Self::child(kids, 0, 26)?;
-                Self::child(kids, 1, 3)?;
+                let params = if txs.is_empty() {
+                    // Only the root parity below it (the DAG gives an empty block no
+                    // rollup child).
+                    Self::child(kids, 0, 3)?;
+                    abi::empty_block_root(&block.block_root, chain).map_err(e)?
+                } else {
+                    Self::child(kids, 0, 26)?;
+                    Self::child(kids, 1, 3)?;
+                    abi::block_root(&block.block_root, &txs, chain).map_err(e)?
+                };
                 let br = &block.block_root;
                 let n = br.constants.global_variables.block_number;
                 let mut expected = Vec::with_capacity(10);
@@ -394,8 +414,13 @@ impl RealContext<'_> {
             .enumerate()
             .map(|(i, k)| RealProof::decode(k.proof).map_err(|e| format!("child {i}: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
-        let circuit = circuit_for(self.node.proof_type())
-            .ok_or_else(|| format!("no circuit proves {}", self.node.proof_type()))?;
+        let circuit = match self.node {
+            NodeKey::BlockRoot { block } if self.block(block)?.txs.is_empty() => EMPTY_BLOCK_ROOT,
+            n => circuits_for(n.proof_type())
+                .first()
+                .copied()
+                .ok_or_else(|| format!("no circuit proves {}", n.proof_type()))?,
+        };
         Ok(RealJob {
             inputs: RealJobInputs {
                 circuit: circuit.into(),
@@ -423,10 +448,14 @@ mod tests {
 
     #[test]
     fn the_circuits_sizes_bound_what_is_provable_for_real() {
-        assert!(unprovable_block(0).is_some_and(|r| r.contains("1 to 8 txs")));
+        assert_eq!(
+            unprovable_block(0),
+            None,
+            "an empty block closes with its own circuit"
+        );
         assert_eq!(unprovable_block(1), None);
         assert_eq!(unprovable_block(8), None);
-        assert!(unprovable_block(9).is_some());
+        assert!(unprovable_block(9).is_some_and(|r| r.contains("at most 8 txs")));
         assert_eq!(unprovable_epoch(16), None);
         assert!(unprovable_epoch(17).is_some_and(|r| r.contains("at most 16 blocks")));
     }

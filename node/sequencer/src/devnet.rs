@@ -169,12 +169,6 @@ impl DevnetSequencerArgs {
                 ),
             );
         }
-        if !self.l1_to_l2_message_interval.is_zero() {
-            return flag(
-                "--l1-to-l2-message-interval",
-                "real proofs cannot prove a block without txs yet (the block root circuit takes 1 to 8), and L1→L2 messages alone make such blocks".into(),
-            );
-        }
         Ok(())
     }
 }

@@ -357,7 +357,6 @@ fn contradictions_and_missing_requirements_are_refused() {
     for (flag, value, says) in [
         ("--max-txs-per-block", "9", "at most 8 txs"),
         ("--epoch-duration", "17", "at most 16 blocks"),
-        ("--l1-to-l2-message-interval", "10s", "block without txs"),
     ] {
         let r = run("provemesh", &["devnet", "--real-proofs", flag, value], &[]);
         assert_ne!(r.code, Some(0), "{flag} {value}");
