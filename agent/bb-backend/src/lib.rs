@@ -5,15 +5,14 @@
 //! - [`artifact`], [`abi`], [`circuits`]: the compiled Noir circuits of `circuits/artifacts`;
 //! - [`witness`]: witness generation in Rust with Noir's ACVM;
 //! - [`job`], [`proof`]: what a real-proof job carries and what it stores;
-//! - [`bb`]: `bb` processes (prove, verify, write_vk, gates);
-//! - [`client`]: txs' client proofs (the private kernel tail): made, verified, and handed
-//!   to the base rollup.
+//! - [`bb`]: `bb` processes (prove, verify, write_vk, gates).
+//!
+//! Txs' client proofs (the private kernel tail) are node-side: `provemesh-client-proofs`.
 
 pub mod abi;
 pub mod artifact;
 pub mod bb;
 pub mod circuits;
-pub mod client;
 pub mod crs;
 pub mod job;
 pub mod patch;

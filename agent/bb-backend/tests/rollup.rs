@@ -117,14 +117,28 @@ fn process(ws: &mut WorldState, number: u64, txs: Vec<Tx>) -> ProcessedBlock {
     out
 }
 
+/// A base rollup's client proof for execution only: zeros (the ACVM does not check proofs;
+/// bb would refuse to prove on it), with the kernel's key and its vk tree path.
+fn placeholder_client_proof(set: &CircuitSet) -> Value {
+    let k = set.get("private_kernel_tail").expect("the kernel circuit");
+    let (_, path) = set
+        .vk_path(k.vk_index.expect("in the vk tree"))
+        .expect("vk path");
+    json!({
+        "proof": vec!["0"; 458],
+        "vk": provemesh_bb::proof::fields_hex(&k.vk),
+        "vk_hash": k.vk_hash.to_hex(),
+        "vk_path": path.iter().map(|p| p.to_hex()).collect::<Vec<_>>(),
+    })
+}
+
 /// Completes what the prover and the orchestrator add: the vk tree root, and for a base
 /// rollup its tx's client proof — a zero placeholder here: the txs carry simulated client
 /// proofs and execution does not check proofs (bb does; see bb_epoch and real_epoch).
 fn with_root(set: &CircuitSet, mut v: Value) -> Value {
     v["vk_tree_root"] = json!(set.vk_tree_root.to_hex());
     if v.get("tx").is_some() && v.get("client_proof").is_none() {
-        v["client_proof"] =
-            provemesh_bb::client::placeholder_client_proof(set).expect("the kernel circuit");
+        v["client_proof"] = placeholder_client_proof(set);
     }
     v
 }

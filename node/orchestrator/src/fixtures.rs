@@ -74,7 +74,7 @@ pub fn generated_tx(seq: u64) -> Tx {
 /// Real client proofs of generated txs 1..=n, and the verifier that checks them.
 pub struct RealClientProofs {
     proofs: Vec<ClientProof>,
-    verifier: provemesh_bb::client::ClientVerifier,
+    verifier: provemesh_client_proofs::ClientVerifier,
 }
 
 /// Proves the private kernel tail of generated txs 1..=`txs` with `circuits` (about half a

@@ -76,22 +76,22 @@ impl RealCircuits {
 
     /// A prover of client proofs with these circuits (what a wallet does; the devnet's load
     /// generator and tests use it). Needs bb.
-    pub fn client_prover(&self) -> Result<provemesh_bb::client::ClientProver, String> {
+    pub fn client_prover(&self) -> Result<provemesh_client_proofs::ClientProver, String> {
         let bb = self
             .bb
             .clone()
             .ok_or("client proofs cannot be made without bb")?;
-        provemesh_bb::client::ClientProver::new(&self.set, bb).map_err(|e| e.to_string())
+        provemesh_client_proofs::ClientProver::new(&self.set, bb).map_err(|e| e.to_string())
     }
 
     /// The tx processor's client proof verifier for these circuits: txs' private kernel
     /// tail proofs checked with bb before they are executed (a bad one would otherwise
     /// surface only as a root proof L1 refuses). Needs bb (`new(_, Some(bb))`).
-    pub fn client_verifier(&self) -> Result<provemesh_bb::client::ClientVerifier, String> {
+    pub fn client_verifier(&self) -> Result<provemesh_client_proofs::ClientVerifier, String> {
         let bb = self.bb.clone().ok_or(
             "client proofs cannot be checked without bb (real proofs need BB_* and CRS_PATH)",
         )?;
-        provemesh_bb::client::ClientVerifier::new(&self.set, bb).map_err(|e| e.to_string())
+        provemesh_client_proofs::ClientVerifier::new(&self.set, bb).map_err(|e| e.to_string())
     }
 
     /// Checks a stored proof is `node`'s, over `expected`; returns it decoded.
@@ -323,7 +323,7 @@ impl RealContext<'_> {
                 let mut params = abi::base_rollup(t, chain).map_err(e)?;
                 // The tx's client proof, verified again inside the base rollup.
                 params["client_proof"] =
-                    provemesh_bb::client::base_rollup_client_proof(&self.circuits.set, &t.tx)
+                    provemesh_client_proofs::base_rollup_client_proof(&self.circuits.set, &t.tx)
                         .map_err(|err| err.to_string())?;
                 let o = tx_outputs(block, tx)?;
                 let c = &t.constants;

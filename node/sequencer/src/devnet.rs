@@ -213,8 +213,8 @@ pub enum DevnetSequencerError {
 /// Real client proofs for a devnet that proves for real: the load generator proves each
 /// tx's private kernel tail, and the sequencer checks them as every node does.
 pub struct DevnetClientProofs {
-    pub prover: provemesh_bb::client::ClientProver,
-    pub verifier: provemesh_bb::client::ClientVerifier,
+    pub prover: provemesh_client_proofs::ClientProver,
+    pub verifier: provemesh_client_proofs::ClientVerifier,
 }
 
 /// The devnet's running sequencer and its helpers.

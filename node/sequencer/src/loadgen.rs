@@ -240,7 +240,7 @@ pub struct LoadGenerator {
     config: LoadConfig,
     factory: TxFactory,
     /// Real client proofs (private kernel tail, bb) instead of simulated ones.
-    prover: Option<provemesh_bb::client::ClientProver>,
+    prover: Option<provemesh_client_proofs::ClientProver>,
     stats: Arc<LoadStats>,
     sent: Arc<Mutex<Vec<Sent>>>,
 }
@@ -266,7 +266,7 @@ impl LoadGenerator {
 
     /// Gives every tx a real client proof made with `prover` (a tx meant to carry a bad
     /// client proof gets a real one with a byte flipped).
-    pub fn with_client_prover(mut self, prover: provemesh_bb::client::ClientProver) -> Self {
+    pub fn with_client_prover(mut self, prover: provemesh_client_proofs::ClientProver) -> Self {
         self.prover = Some(prover);
         self
     }

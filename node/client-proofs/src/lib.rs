@@ -9,11 +9,14 @@
 //! check is what keeps a bad client proof from ever reaching the mesh: inside the rollup
 //! a bad one would only surface as a root proof L1 refuses, after the whole epoch was
 //! proved.
+//!
+//! Node-side (it maps tx-processor data and implements its verifier trait), so the agent's
+//! image, which needs only `provemesh-bb`, stays free of node code.
 
-use crate::bb::{BbConfig, BbError, Target, Verdict};
-use crate::circuits::{CircuitSet, CompiledCircuit};
-use crate::proof::fields_hex;
-use crate::witness::{self, WitnessError};
+use provemesh_bb::bb::{BbConfig, BbError, Target, Verdict};
+use provemesh_bb::circuits::{CircuitSet, CompiledCircuit};
+use provemesh_bb::proof::fields_hex;
+use provemesh_bb::witness::{self, WitnessError};
 use provemesh_common::hash::Fr;
 use provemesh_common::tx::{ClientProof, ClientProofError, Tx, TxPublicOutputs};
 use provemesh_tx_processor::ClientProofVerifier;
@@ -249,14 +252,6 @@ pub fn base_rollup_client_proof(set: &CircuitSet, tx: &Tx) -> Result<Value, Clie
         Err(source) => return Err(ClientError::Proof { tx: name(), source }),
     };
     key_param(set, &k, fields_hex(proof))
-}
-
-/// The base rollup's `client_proof` parameter with an all-zero proof: for *executing* a
-/// base rollup (the ACVM does not check proofs; bb would refuse to prove it) of a tx whose
-/// client proof is simulated, as the circuits' execution tests do.
-pub fn placeholder_client_proof(set: &CircuitSet) -> Result<Value, ClientError> {
-    let k = kernel(set)?;
-    key_param(set, &k, vec![Fr::ZERO.to_hex(); CLIENT_PROOF_FIELDS])
 }
 
 fn key_param(

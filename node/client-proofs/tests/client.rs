@@ -6,13 +6,13 @@
 
 use provemesh_bb::bb::BbConfig;
 use provemesh_bb::circuits::{source_tree_artifacts, CircuitSet};
-use provemesh_bb::client::{
-    base_rollup_client_proof, ClientError, ClientProver, ClientVerifier, CLIENT_PROOF_FIELDS,
-    KERNEL,
-};
 use provemesh_bb::crs::{g2_bytes, g2_tau, insecure_devnet_tau, write_crs};
 use provemesh_bb::patch::{patch_bb, PATCHED_BB_NAME};
 use provemesh_bb::witness::WitnessError;
+use provemesh_client_proofs::{
+    base_rollup_client_proof, ClientError, ClientProver, ClientVerifier, CLIENT_PROOF_FIELDS,
+    KERNEL,
+};
 use provemesh_common::hash::leaves::fee_juice_balance_slot;
 use provemesh_common::hash::Fr;
 use provemesh_common::hash::GlobalVariables;
