@@ -5,12 +5,19 @@
 //! commit), with simulated client proofs. Per-tree rows insert the way the tx processor
 //! does (per-tx subtrees, low-leaf updates, one root per batch) and commit at the end;
 //! block rows time `process_block` plus `commit_block` for consecutive blocks.
+//!
+//! Block rows also count the Poseidon2 permutations per tx and, with the permutation's
+//! cost measured in the same run, print the hash-bound ceiling: what this machine's cores
+//! could do if they did nothing but hash. The tx processor's time is almost all hashing,
+//! so that ceiling, not the code around it, is what bounds txs/s here.
 
 use anyhow::Context as _;
 use clap::Args;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use provemesh_common::hash::leaves::fee_juice_balance_slot;
-use provemesh_common::hash::{poseidon2_hash, Fr, GlobalVariables};
+use provemesh_common::hash::{
+    permutation_count, poseidon2_hash, poseidon2_permutation, Fr, GlobalVariables,
+};
 use provemesh_common::tx::{
     PublicDataWrite, SimulatedClientProof, Tx, TxPublicOutputs, NOTE_HASH_SUBTREE_HEIGHT,
     NULLIFIER_SUBTREE_HEIGHT,
@@ -59,6 +66,11 @@ impl StateBench {
             "tx shape: {} note hashes, {} nullifiers, {} public writes + fee write; simulated client proofs; redb with fsync per block",
             self.note_hashes, self.nullifiers, self.public_writes
         );
+        let cost = PermutationCost::measure();
+        println!(
+            "Poseidon2 permutation: {:.2} µs on one core (this run); {} cores",
+            cost.micros, cost.cores
+        );
         let mut table = Table::new();
         table
             .load_preset(UTF8_FULL_CONDENSED)
@@ -80,7 +92,7 @@ impl StateBench {
                 ]);
             }
             for &size in &self.block_sizes {
-                let (tps, detail) = self.block_row(heights, size)?;
+                let (tps, detail) = self.block_row(heights, size, &cost)?;
                 table.add_row(vec![
                     label.clone(),
                     format!("blocks of {size} txs"),
@@ -213,12 +225,18 @@ impl StateBench {
         }
     }
 
-    fn block_row(&self, heights: TreeHeights, size: usize) -> anyhow::Result<(f64, String)> {
+    fn block_row(
+        &self,
+        heights: TreeHeights,
+        size: usize,
+        cost: &PermutationCost,
+    ) -> anyhow::Result<(f64, String)> {
         let dir = tempfile::tempdir()?;
         let mut ws = WorldState::open(dir.path(), Self::config(heights))?;
         let blocks = self.txs.div_ceil(size);
         let mut seq = 0u64;
         let (mut processing, mut committing) = (0.0f64, 0.0f64);
+        let mut permutations = 0u64;
         for b in 0..blocks {
             let txs: Vec<Tx> = (0..size)
                 .map(|_| {
@@ -234,12 +252,14 @@ impl StateBench {
                 txs,
                 l1_to_l2_messages: vec![Fr::from(b as u64 + 1)],
             };
+            let p0 = permutation_count();
             let t0 = Instant::now();
             let out = process_block(&mut ws, &SimulatedClientProofVerifier, &block)?;
             let t1 = Instant::now();
             ws.commit_block(&out.header)?;
             processing += (t1 - t0).as_secs_f64();
             committing += t1.elapsed().as_secs_f64();
+            permutations += permutation_count() - p0;
             anyhow::ensure!(
                 out.rejected.is_empty(),
                 "benchmark tx rejected: {:?}",
@@ -247,13 +267,42 @@ impl StateBench {
             );
         }
         let n = (blocks * size) as f64;
+        let per_tx = permutations as f64 / n;
         Ok((
             n / (processing + committing),
             format!(
-                "{blocks} blocks; process {:.0} µs/tx, commit {:.0} µs/tx",
+                "{blocks} blocks; process {:.0} µs/tx, commit {:.0} µs/tx; {per_tx:.0} permutations/tx, hash-bound ceiling {:.0} txs/s",
                 1e6 * processing / n,
-                1e6 * committing / n
+                1e6 * committing / n,
+                cost.ceiling(per_tx)
             ),
         ))
+    }
+}
+
+/// What one Poseidon2 permutation costs on this machine, now.
+struct PermutationCost {
+    micros: f64,
+    cores: usize,
+}
+
+impl PermutationCost {
+    /// Times a chain of permutations on one thread (~0.3 s).
+    fn measure() -> Self {
+        const N: u32 = 20_000;
+        let mut state = [Fr::ONE, Fr::from(2u64), Fr::from(3u64), Fr::from(4u64)];
+        let started = Instant::now();
+        for _ in 0..N {
+            state = poseidon2_permutation(state);
+        }
+        let micros = started.elapsed().as_secs_f64() * 1e6 / f64::from(N);
+        std::hint::black_box(state);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        PermutationCost { micros, cores }
+    }
+
+    /// Txs/s if every core did nothing but `per_tx` permutations per tx.
+    fn ceiling(&self, per_tx: f64) -> f64 {
+        self.cores as f64 * 1e6 / (per_tx * self.micros)
     }
 }

@@ -19,4 +19,6 @@ pub use merkle::{
     empty_subtree_root, merkle_hash, merkle_root, root_from_sibling_path, AppendOnlyTreeSnapshot,
     MembershipWitness, MAX_TREE_HEIGHT,
 };
-pub use poseidon2::{poseidon2_hash, poseidon2_hash_with_separator, poseidon2_permutation};
+pub use poseidon2::{
+    permutation_count, poseidon2_hash, poseidon2_hash_with_separator, poseidon2_permutation,
+};

@@ -3,8 +3,9 @@
 //!
 //! Validation runs first and alone (cheap lookups: proofs, double spends, fee balances,
 //! tracked across the block in memory), so that application can then update the three
-//! tx trees on two threads at once — their per-tx hashing is independent, and Poseidon2
-//! hashing is where the time goes. Outputs depend only on the state and the block, never
+//! tx trees each on a thread of its own — their per-tx hashing is independent, Poseidon2
+//! hashing is where the time goes, and three threads let the OS even out trees of unequal
+//! cost over however many cores there are. Outputs depend only on the state and the block, never
 //! on timing or map order: processing the same block twice gives identical outputs.
 
 use crate::inputs::{
@@ -260,7 +261,7 @@ fn process_inner(
             }
             Ok(run)
         })();
-        let public = (|| -> Result<PublicDataRun, WorldStateError> {
+        let public = s.spawn(|| -> Result<PublicDataRun, WorldStateError> {
             let mut run = Vec::with_capacity(accepted.len());
             for a in &accepted {
                 let before = public_data_tree.merkle().snapshot()?;
@@ -282,15 +283,17 @@ fn process_inner(
                 run.push((before, hints, public_data_tree.merkle().snapshot()?));
             }
             Ok(run)
-        })();
-        (nullifiers.join(), notes, public)
+        });
+        (nullifiers.join(), notes, public.join())
     });
-    let nullifier_run = nullifier_run.map_err(|_| {
+    let panicked = |_| {
         Inner::Process(ProcessError::ThreadPanicked {
             block: g.block_number,
         })
-    })??;
-    let (note_hash_run, public_data_run) = (note_hash_run?, public_data_run?);
+    };
+    let nullifier_run = nullifier_run.map_err(panicked)??;
+    let public_data_run = public_data_run.map_err(panicked)??;
+    let note_hash_run = note_hash_run?;
 
     let mut txs = Vec::with_capacity(accepted.len());
     let mut total_fees = Fr::ZERO;
