@@ -3,9 +3,8 @@
 //!
 //! Validation runs first and alone (cheap lookups: proofs, double spends, fee balances,
 //! tracked across the block in memory), so that application can then update the three
-//! tx trees each on a thread of its own — their per-tx hashing is independent, Poseidon2
-//! hashing is where the time goes, and three threads let the OS even out trees of unequal
-//! cost over however many cores there are. Outputs depend only on the state and the block, never
+//! tx trees on two threads at once — their per-tx hashing is independent, and Poseidon2
+//! hashing is where the time goes. Outputs depend only on the state and the block, never
 //! on timing or map order: processing the same block twice gives identical outputs.
 
 use crate::inputs::{
@@ -261,7 +260,7 @@ fn process_inner(
             }
             Ok(run)
         })();
-        let public = s.spawn(|| -> Result<PublicDataRun, WorldStateError> {
+        let public = (|| -> Result<PublicDataRun, WorldStateError> {
             let mut run = Vec::with_capacity(accepted.len());
             for a in &accepted {
                 let before = public_data_tree.merkle().snapshot()?;
@@ -283,17 +282,15 @@ fn process_inner(
                 run.push((before, hints, public_data_tree.merkle().snapshot()?));
             }
             Ok(run)
-        });
-        (nullifiers.join(), notes, public.join())
+        })();
+        (nullifiers.join(), notes, public)
     });
-    let panicked = |_| {
+    let nullifier_run = nullifier_run.map_err(|_| {
         Inner::Process(ProcessError::ThreadPanicked {
             block: g.block_number,
         })
-    };
-    let nullifier_run = nullifier_run.map_err(panicked)??;
-    let public_data_run = public_data_run.map_err(panicked)??;
-    let note_hash_run = note_hash_run?;
+    })??;
+    let (note_hash_run, public_data_run) = (note_hash_run?, public_data_run?);
 
     let mut txs = Vec::with_capacity(accepted.len());
     let mut total_fees = Fr::ZERO;
