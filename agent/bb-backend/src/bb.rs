@@ -19,7 +19,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 use tokio::process::Command;
 
@@ -93,6 +93,15 @@ pub enum BbError {
         have: u64,
         need: u64,
     },
+    /// bb was ended by a signal (out of memory, killed) and so concluded nothing. Only
+    /// [`BbConfig::verify_blocking`] tells this apart; the async steps report it as
+    /// [`BbError::Failed`].
+    #[error("circuit {circuit}: {step}: bb ended by {status} without concluding")]
+    Killed {
+        circuit: String,
+        step: &'static str,
+        status: String,
+    },
     /// Files around the step (temporary directory, outputs).
     #[error("circuit {circuit}: {step}: {reason}")]
     Io {
@@ -163,16 +172,124 @@ pub fn crs_points_needed(gates: u64) -> u64 {
     gates.max(2).next_power_of_two()
 }
 
+fn spawn_error(circuit: &str, step: &'static str, bb: &Path, reason: String) -> BbError {
+    BbError::Spawn {
+        circuit: circuit.to_string(),
+        step,
+        bb: bb.display().to_string(),
+        reason,
+    }
+}
+
+/// bb's stdout if it succeeded, else [`BbError::Failed`] with the end of what it printed.
+fn outcome(circuit: &str, step: &'static str, out: &Output) -> Result<String, BbError> {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        return Ok(stdout);
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    Err(BbError::Failed {
+        circuit: circuit.to_string(),
+        step,
+        status: out.status.to_string(),
+        stderr: tail(&format!("{stderr}\n{stdout}"), 2000),
+    })
+}
+
+/// The files of one `bb verify`, in a temporary directory of their own (removed on drop).
+struct VerifyFiles {
+    _dir: tempfile::TempDir,
+    vk: PathBuf,
+    proof: PathBuf,
+    public_inputs: PathBuf,
+}
+
+impl VerifyFiles {
+    fn new(dir: tempfile::TempDir) -> Self {
+        let path = |name: &str| dir.path().join(name);
+        VerifyFiles {
+            vk: path("vk"),
+            proof: path("proof"),
+            public_inputs: path("public_inputs"),
+            _dir: dir,
+        }
+    }
+
+    /// What goes into each file.
+    fn contents<'a>(
+        &'a self,
+        vk: &'a [u8],
+        proof: &'a [u8],
+        public_inputs: &'a [u8],
+    ) -> [(&'a Path, &'a [u8]); 3] {
+        [
+            (&self.vk, vk),
+            (&self.proof, proof),
+            (&self.public_inputs, public_inputs),
+        ]
+    }
+
+    /// `bb verify`'s command line over these files.
+    fn args(&self, target: Target, crs_dir: &Path) -> Vec<OsString> {
+        vec![
+            "verify".into(),
+            "-k".into(),
+            self.vk.clone().into(),
+            "-p".into(),
+            self.proof.clone().into(),
+            "-i".into(),
+            self.public_inputs.clone().into(),
+            "-t".into(),
+            target.as_str().into(),
+            "-c".into(),
+            crs_dir.into(),
+        ]
+    }
+}
+
+const VERIFY_STEP: &str = "bb verify";
+
+fn verify_write_error(circuit: &str, path: &Path, e: std::io::Error) -> BbError {
+    BbError::Io {
+        circuit: circuit.to_string(),
+        step: VERIFY_STEP,
+        reason: format!("writing {}: {e}", path.display()),
+    }
+}
+
+/// What a `bb verify` run concluded: success is [`Verdict::Valid`], bb failing is a refusal
+/// with its last line; any other error stays one.
+fn verdict(ran: Result<String, BbError>) -> Result<Verdict, BbError> {
+    match ran {
+        Ok(_) => Ok(Verdict::Valid),
+        Err(BbError::Failed { stderr, .. }) => Ok(Verdict::Invalid(
+            stderr
+                .lines()
+                .last()
+                .unwrap_or("refused")
+                .trim()
+                .to_string(),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
 impl BbConfig {
-    fn command(&self, bb: &Path) -> Command {
-        let mut cmd = Command::new(bb);
+    /// bb as every step runs it: no input, output captured, `threads` threads.
+    fn std_command(&self, bb: &Path) -> std::process::Command {
+        let mut cmd = std::process::Command::new(bb);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+            .stderr(Stdio::piped());
         if let Some(t) = self.threads {
             cmd.env("HARDWARE_CONCURRENCY", t.to_string());
         }
+        cmd
+    }
+
+    fn command(&self, bb: &Path) -> Command {
+        let mut cmd = Command::from(self.std_command(bb));
+        cmd.kill_on_drop(true);
         cmd
     }
 
@@ -187,12 +304,9 @@ impl BbConfig {
     ) -> Result<(String, u64), BbError> {
         let mut cmd = self.command(bb);
         cmd.args(&args);
-        let child = cmd.spawn().map_err(|e| BbError::Spawn {
-            circuit: circuit.to_string(),
-            step,
-            bb: bb.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let child = cmd
+            .spawn()
+            .map_err(|e| spawn_error(circuit, step, bb, e.to_string()))?;
         // bb's high-water mark, sampled while it runs (it is gone once reaped).
         let pid = child.id();
         let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -207,24 +321,36 @@ impl BbConfig {
                 }
             }))
         });
-        let out = child.wait_with_output().await;
-        let out = out.map_err(|e| BbError::Spawn {
-            circuit: circuit.to_string(),
-            step,
-            bb: bb.display().to_string(),
-            reason: format!("waiting for it: {e}"),
-        })?;
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        if out.status.success() {
-            return Ok((stdout, peak.load(std::sync::atomic::Ordering::Relaxed)));
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| spawn_error(circuit, step, bb, format!("waiting for it: {e}")))?;
+        let stdout = outcome(circuit, step, &out)?;
+        Ok((stdout, peak.load(std::sync::atomic::Ordering::Relaxed)))
+    }
+
+    /// [`Self::run`] for synchronous code: blocks until bb ends; stdout on success. A bb
+    /// ended by a signal is [`BbError::Killed`].
+    fn run_blocking(
+        &self,
+        circuit: &str,
+        step: &'static str,
+        bb: &Path,
+        args: Vec<OsString>,
+    ) -> Result<String, BbError> {
+        let out = self
+            .std_command(bb)
+            .args(&args)
+            .output()
+            .map_err(|e| spawn_error(circuit, step, bb, e.to_string()))?;
+        if out.status.code().is_none() {
+            return Err(BbError::Killed {
+                circuit: circuit.to_string(),
+                step,
+                status: out.status.to_string(),
+            });
         }
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        Err(BbError::Failed {
-            circuit: circuit.to_string(),
-            step,
-            status: out.status.to_string(),
-            stderr: tail(&format!("{stderr}\n{stdout}"), 2000),
-        })
+        outcome(circuit, step, &out)
     }
 
     fn temp_dir(&self, circuit: &str, step: &'static str) -> Result<tempfile::TempDir, BbError> {
@@ -332,47 +458,37 @@ impl BbConfig {
         public_inputs: &[u8],
         target: Target,
     ) -> Result<Verdict, BbError> {
-        const STEP: &str = "bb verify";
-        let dir = self.temp_dir(circuit, "verify")?;
-        let (k, p, i) = (
-            dir.path().join("vk"),
-            dir.path().join("proof"),
-            dir.path().join("public_inputs"),
-        );
-        for (path, bytes) in [(&k, vk), (&p, proof), (&i, public_inputs)] {
+        let files = VerifyFiles::new(self.temp_dir(circuit, "verify")?);
+        for (path, bytes) in files.contents(vk, proof, public_inputs) {
             tokio::fs::write(path, bytes)
                 .await
-                .map_err(|e| BbError::Io {
-                    circuit: circuit.to_string(),
-                    step: STEP,
-                    reason: format!("writing {}: {e}", path.display()),
-                })?;
+                .map_err(|e| verify_write_error(circuit, path, e))?;
         }
-        let args: Vec<OsString> = vec![
-            "verify".into(),
-            "-k".into(),
-            k.into(),
-            "-p".into(),
-            p.into(),
-            "-i".into(),
-            i.into(),
-            "-t".into(),
-            target.as_str().into(),
-            "-c".into(),
-            self.crs_dir.clone().into(),
-        ];
-        match self.run(circuit, STEP, &self.verifier, args).await {
-            Ok(_) => Ok(Verdict::Valid),
-            Err(BbError::Failed { stderr, .. }) => Ok(Verdict::Invalid(
-                stderr
-                    .lines()
-                    .last()
-                    .unwrap_or("refused")
-                    .trim()
-                    .to_string(),
-            )),
-            Err(e) => Err(e),
+        let args = files.args(target, &self.crs_dir);
+        verdict(
+            self.run(circuit, VERIFY_STEP, &self.verifier, args)
+                .await
+                .map(|(stdout, _)| stdout),
+        )
+    }
+
+    /// [`Self::verify`] for synchronous code (the tx processor's client-proof check): blocks
+    /// the calling thread until bb ends (a few tens of milliseconds for a small circuit).
+    /// A bb ended by a signal concluded nothing: [`BbError::Killed`], not a verdict.
+    pub fn verify_blocking(
+        &self,
+        circuit: &str,
+        vk: &[u8],
+        proof: &[u8],
+        public_inputs: &[u8],
+        target: Target,
+    ) -> Result<Verdict, BbError> {
+        let files = VerifyFiles::new(self.temp_dir(circuit, "verify")?);
+        for (path, bytes) in files.contents(vk, proof, public_inputs) {
+            std::fs::write(path, bytes).map_err(|e| verify_write_error(circuit, path, e))?;
         }
+        let args = files.args(target, &self.crs_dir);
+        verdict(self.run_blocking(circuit, VERIFY_STEP, &self.verifier, args))
     }
 
     /// Computes a circuit's verification key and its hash.
@@ -455,5 +571,86 @@ mod tests {
         assert_eq!(crs_points_needed(67_197), 1 << 17);
         assert_eq!(crs_points_needed(1 << 20), 1 << 20);
         assert_eq!(crs_points_needed(1_435_377), 1 << 21);
+    }
+
+    /// A stand-in for bb: records its arguments in `args`, then runs `body`.
+    fn fake_bb(dir: &Path, body: &str) -> BbConfig {
+        use std::os::unix::fs::PermissionsExt;
+        let bb = dir.join("bb");
+        let script = format!(
+            "#!/bin/sh\necho \"$@\" > {}\n{body}\n",
+            dir.join("args").display()
+        );
+        std::fs::write(&bb, script).expect("write fake bb");
+        std::fs::set_permissions(&bb, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        BbConfig {
+            prover: bb.clone(),
+            verifier: bb,
+            crs_dir: dir.join("crs"),
+            threads: Some(1),
+            low_memory: false,
+            work_dir: dir.join("work"),
+        }
+    }
+
+    /// `verify` and `verify_blocking` run bb alike and read its verdict alike.
+    #[tokio::test]
+    async fn async_and_blocking_verify_agree() {
+        let t = Target::NoirRecursive;
+        // The command line but for the temporary directory's name.
+        let shape = |dir: &Path| -> Vec<String> {
+            std::fs::read_to_string(dir.join("args"))
+                .expect("args")
+                .split_whitespace()
+                .map(|w| match Path::new(w).file_name() {
+                    Some(f) if w.contains('/') => f.to_string_lossy().into_owned(),
+                    _ => w.to_string(),
+                })
+                .collect()
+        };
+        for (body, want) in [
+            ("exit 0", Verdict::Valid),
+            (
+                "echo 'Proof verification failed' >&2; exit 1",
+                Verdict::Invalid("Proof verification failed".into()),
+            ),
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let bb = fake_bb(dir.path(), body);
+            let blocking = bb.verify_blocking("c", b"vk", b"proof", b"pi", t);
+            let blocking_args = shape(dir.path());
+            let verdict = bb.verify("c", b"vk", b"proof", b"pi", t).await;
+            assert_eq!(blocking.as_ref(), Ok(&want), "{body}");
+            assert_eq!(verdict, Ok(want), "{body}");
+            assert_eq!(blocking_args, shape(dir.path()));
+            let expected = "verify -k vk -p proof -i public_inputs -t noir-recursive -c crs";
+            assert_eq!(blocking_args.join(" "), expected);
+            let left: Vec<_> = std::fs::read_dir(dir.path().join("work"))
+                .expect("work dir")
+                .collect();
+            assert!(left.is_empty(), "left behind: {left:?}");
+        }
+    }
+
+    #[test]
+    fn blocking_verify_of_a_killed_or_missing_bb_is_an_error_not_a_verdict() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bb = fake_bb(dir.path(), "kill -9 $$");
+        let e = bb
+            .verify_blocking("c", b"vk", b"proof", b"pi", Target::NoirRecursive)
+            .unwrap_err();
+        assert!(matches!(e, BbError::Killed { .. }), "{e}");
+        let e = BbConfig {
+            verifier: dir.path().join("nope"),
+            ..bb
+        }
+        .verify_blocking("c", b"vk", b"proof", b"pi", Target::NoirRecursive)
+        .unwrap_err();
+        assert!(matches!(e, BbError::Spawn { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("circuit c: bb verify: cannot run"),
+            "{e}"
+        );
     }
 }

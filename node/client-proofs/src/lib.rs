@@ -21,7 +21,6 @@ use provemesh_common::hash::Fr;
 use provemesh_common::tx::{ClientProof, ClientProofError, Tx, TxPublicOutputs};
 use provemesh_tx_processor::ClientProofVerifier;
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The circuit a client proof is a proof of.
@@ -161,73 +160,23 @@ impl ClientVerifier {
             bb,
         })
     }
-
-    fn run_bb(&self, proof: &[u8], public_inputs: &[u8]) -> Result<Verdict, ClientProofError> {
-        let unverifiable = |what: String| ClientProofError::Unverifiable(what);
-        std::fs::create_dir_all(&self.bb.work_dir).map_err(|e| {
-            unverifiable(format!(
-                "work directory {}: {e}",
-                self.bb.work_dir.display()
-            ))
-        })?;
-        let dir = tempfile::Builder::new()
-            .prefix("bb-client-verify-")
-            .tempdir_in(&self.bb.work_dir)
-            .map_err(|e| unverifiable(format!("temporary directory: {e}")))?;
-        let path = |n: &str| -> PathBuf { dir.path().join(n) };
-        for (name, bytes) in [
-            ("vk", &self.kernel.vk[..]),
-            ("proof", proof),
-            ("public_inputs", public_inputs),
-        ] {
-            std::fs::write(path(name), bytes)
-                .map_err(|e| unverifiable(format!("writing {name}: {e}")))?;
-        }
-        let mut cmd = std::process::Command::new(&self.bb.verifier);
-        cmd.arg("verify")
-            .arg("-k")
-            .arg(path("vk"))
-            .arg("-p")
-            .arg(path("proof"))
-            .arg("-i")
-            .arg(path("public_inputs"))
-            .args(["-t", Target::NoirRecursive.as_str(), "-c"])
-            .arg(&self.bb.crs_dir)
-            .stdin(std::process::Stdio::null());
-        if let Some(t) = self.bb.threads {
-            cmd.env("HARDWARE_CONCURRENCY", t.to_string());
-        }
-        let out = cmd
-            .output()
-            .map_err(|e| unverifiable(format!("cannot run {}: {e}", self.bb.verifier.display())))?;
-        if out.status.success() {
-            return Ok(Verdict::Valid);
-        }
-        let text = format!(
-            "{}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout)
-        );
-        // Killed by a signal: bb did not conclude anything about the proof.
-        if out.status.code().is_none() {
-            return Err(unverifiable(format!("bb verify ended by {}", out.status)));
-        }
-        Ok(Verdict::Invalid(
-            text.trim()
-                .lines()
-                .last()
-                .unwrap_or("refused")
-                .trim()
-                .to_string(),
-        ))
-    }
 }
 
 impl ClientProofVerifier for ClientVerifier {
     fn verify(&self, tx: &Tx) -> Result<(), ClientProofError> {
         let proof = check_shape(&self.kernel, &tx.proof)?;
         let public_inputs = public_inputs_bytes(&tx.outputs)?;
-        match self.run_bb(proof, &public_inputs)? {
+        let verdict = self
+            .bb
+            .verify_blocking(
+                KERNEL,
+                &self.kernel.vk,
+                proof,
+                &public_inputs,
+                Target::NoirRecursive,
+            )
+            .map_err(|e| ClientProofError::Unverifiable(e.to_string()))?;
+        match verdict {
             Verdict::Valid => Ok(()),
             Verdict::Invalid(why) => Err(ClientProofError::Invalid(why)),
         }
