@@ -8,46 +8,17 @@
 use bytes::Bytes;
 use provemesh_agent::backend::{BackendError, ProvingBackend, ProvingRequest};
 use provemesh_agent::{BbBackend, BbBackendConfig};
-use provemesh_bb::bb::BbConfig;
 use provemesh_bb::circuits::source_tree_artifacts;
-use provemesh_bb::crs::{g2_bytes, g2_tau, insecure_devnet_tau, write_crs};
 use provemesh_bb::job::RealJobInputs;
-use provemesh_bb::patch::{patch_bb, PATCHED_BB_NAME};
 use provemesh_bb::proof::RealProof;
+use provemesh_bb::testing::devnet_bb;
 use provemesh_common::{EpochNumber, JobId, ProofType};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-fn pristine_bb() -> PathBuf {
-    let p = source_tree_artifacts().join("../../.tools/bin/bb");
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/bootstrap bb",
-        p.display()
-    );
-    // Canonical, so that scripts/test's check for left-over tools recognises it.
-    std::fs::canonicalize(&p).unwrap_or(p)
-}
-
 fn backend(tmp: &Path) -> BbBackend {
-    let crs = tmp.join("crs");
-    write_crs(&crs, 1 << 17, insecure_devnet_tau()).expect("crs");
-    let patched = tmp.join(PATCHED_BB_NAME);
-    patch_bb(
-        &pristine_bb(),
-        &patched,
-        &g2_bytes(&g2_tau(insecure_devnet_tau())),
-    )
-    .expect("patch");
     BbBackend::new(&BbBackendConfig {
-        bb: BbConfig {
-            prover: pristine_bb(),
-            verifier: patched,
-            crs_dir: crs,
-            threads: None,
-            low_memory: false,
-            work_dir: tmp.join("work"),
-        },
+        bb: devnet_bb(tmp, 1 << 17),
         circuits_dir: source_tree_artifacts(),
         insecure_devnet: true,
     })

@@ -6,43 +6,19 @@
 
 use provemesh_bb::bb::{BbConfig, BbError, Target};
 use provemesh_bb::circuits::{source_tree_artifacts, CircuitSet};
-use provemesh_bb::crs::{g2_bytes, g2_tau, insecure_devnet_tau, write_crs};
+use provemesh_bb::crs::{insecure_devnet_tau, write_crs};
 use provemesh_bb::job::{prepare, RealJobInputs};
-use provemesh_bb::patch::{patch_bb, PATCHED_BB_NAME};
 use provemesh_bb::proof::split_fields;
+use provemesh_bb::testing::{devnet_bb, pristine_bb};
 use provemesh_bb::witness::execute;
-use std::path::PathBuf;
-
-fn pristine_bb() -> PathBuf {
-    let p = source_tree_artifacts().join("../../.tools/bin/bb");
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/bootstrap bb",
-        p.display()
-    );
-    // Canonical, so that scripts/test's check for left-over tools recognises it.
-    std::fs::canonicalize(&p).unwrap_or(p)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parity_base_proves_and_verifies_natively_with_the_devnet_crs() {
     let set = CircuitSet::load(&source_tree_artifacts()).expect("circuits load");
     let tmp = tempfile::tempdir().expect("tempdir");
-    let crs_dir = tmp.path().join("crs");
     let circuit = set.get("parity_base").expect("parity_base").clone();
     let points = provemesh_bb::bb::crs_points_needed(circuit.gates);
-    write_crs(&crs_dir, points, insecure_devnet_tau()).expect("crs");
-    let patched = tmp.path().join(PATCHED_BB_NAME);
-    let g2 = g2_bytes(&g2_tau(insecure_devnet_tau()));
-    patch_bb(&pristine_bb(), &patched, &g2).expect("patch bb");
-    let bb = BbConfig {
-        prover: pristine_bb(),
-        verifier: patched,
-        crs_dir: crs_dir.clone(),
-        threads: None,
-        low_memory: false,
-        work_dir: tmp.path().join("work"),
-    };
+    let bb = devnet_bb(tmp.path(), points);
 
     let msgs: Vec<String> = (1..=8).map(|i: u64| format!("{}", i * 7919)).collect();
     let job = RealJobInputs {

@@ -4,10 +4,8 @@
 //! another key or simulated; and handed to the base rollup with the kernel's key. Uses a
 //! small INSECURE devnet CRS generated here (same τ as scripts/crs), so it runs in CI.
 
-use provemesh_bb::bb::BbConfig;
 use provemesh_bb::circuits::{source_tree_artifacts, CircuitSet};
-use provemesh_bb::crs::{g2_bytes, g2_tau, insecure_devnet_tau, write_crs};
-use provemesh_bb::patch::{patch_bb, PATCHED_BB_NAME};
+use provemesh_bb::testing::devnet_bb;
 use provemesh_bb::witness::WitnessError;
 use provemesh_client_proofs::{
     base_rollup_client_proof, ClientError, ClientProver, ClientVerifier, CLIENT_PROOF_FIELDS,
@@ -22,17 +20,6 @@ use provemesh_common::tx::{
 };
 use provemesh_tx_processor::{process_block, BlockToProcess, ClientProofVerifier, TxRejection};
 use provemesh_world_state::{WorldState, WorldStateConfig};
-use std::path::PathBuf;
-
-fn pristine_bb() -> PathBuf {
-    let p = source_tree_artifacts().join("../../.tools/bin/bb");
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/bootstrap bb",
-        p.display()
-    );
-    std::fs::canonicalize(&p).unwrap_or(p)
-}
 
 fn outputs(secret: Fr, nonce: Fr) -> TxPublicOutputs {
     TxPublicOutputs {
@@ -57,26 +44,10 @@ async fn a_client_proof_is_made_checked_and_handed_to_the_base_rollup() {
     let set = CircuitSet::load(&source_tree_artifacts()).expect("circuits load");
     let kernel = set.get(KERNEL).expect("kernel").clone();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let crs_dir = tmp.path().join("crs");
     // The kernel is tiny (a few thousand gates): a small CRS of the devnet's τ suffices, and
     // its key is the checked-in one (a key depends only on the points it uses).
     let points = provemesh_bb::bb::crs_points_needed(kernel.gates) * 2;
-    write_crs(&crs_dir, points, insecure_devnet_tau()).expect("crs");
-    let patched = tmp.path().join(PATCHED_BB_NAME);
-    patch_bb(
-        &pristine_bb(),
-        &patched,
-        &g2_bytes(&g2_tau(insecure_devnet_tau())),
-    )
-    .expect("patch bb");
-    let bb = BbConfig {
-        prover: pristine_bb(),
-        verifier: patched,
-        crs_dir,
-        threads: None,
-        low_memory: false,
-        work_dir: tmp.path().join("work"),
-    };
+    let bb = devnet_bb(tmp.path(), points);
     let prover = ClientProver::new(&set, bb.clone()).expect("prover");
     let verifier = ClientVerifier::new(&set, bb.clone()).expect("verifier");
 
