@@ -12,7 +12,7 @@ use clap::Args;
 use provemesh_agent::{Agent, AgentConfig, BbBackend, SimulatedBackend, SimulatedConfig};
 use provemesh_archiver::L2BlockSource as _;
 use provemesh_broker::Broker;
-use provemesh_common::config::{values, ProofStoreArgs, Secret};
+use provemesh_common::config::{values, ProofStoreArgs};
 use provemesh_common::EpochNumber;
 use provemesh_harness::{Anvil, NatsServer, S3Server};
 use provemesh_l1::DeployConfig;
@@ -143,13 +143,10 @@ impl DevnetCommand {
         let dir = std::env::temp_dir().join(format!("provemesh-devnet-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let (s3, store_args) = match self.proof_store {
-            DevnetStore::File => (
-                None,
-                store_args(format!("file://{}", dir.join("proofs").display()), None),
-            ),
+            DevnetStore::File => (None, file_store_args(&dir.join("proofs"))),
             DevnetStore::S3 => {
                 let s3 = S3Server::start("provemesh").context("starting the S3 server")?;
-                let args = store_args(s3.store_url(), Some(&s3));
+                let args = s3.store_args();
                 (Some(s3), args)
             }
         };
@@ -524,14 +521,15 @@ fn clear_progress_line() {
     let _ = out.flush();
 }
 
-/// The proof-store settings of the devnet (also what an external agent is handed).
-fn store_args(url: String, s3: Option<&S3Server>) -> ProofStoreArgs {
+/// The proof-store settings of a devnet whose store is the directory `dir` (also what an
+/// external agent is handed; on S3, [`S3Server::store_args`]).
+fn file_store_args(dir: &std::path::Path) -> ProofStoreArgs {
     ProofStoreArgs {
-        url: Some(url),
-        endpoint: s3.map(|s| s.endpoint()),
+        url: Some(format!("file://{}", dir.display())),
+        endpoint: None,
         region: "us-east-1".into(),
-        access_key_id: s3.map(|s| Secret::new(s.access_key.clone())),
-        secret_access_key: s3.map(|s| Secret::new(s.secret_key.clone())),
+        access_key_id: None,
+        secret_access_key: None,
     }
 }
 

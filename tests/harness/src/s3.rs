@@ -2,6 +2,7 @@
 
 use crate::process::{free_port, port_open, ServerProcess};
 use crate::{tool, HarnessError};
+use provemesh_common::config::{ProofStoreArgs, Secret};
 use std::path::PathBuf;
 use std::time::Duration;
 use tempfile::TempDir;
@@ -68,6 +69,18 @@ impl S3Server {
     /// `s3://<bucket>`.
     pub fn store_url(&self) -> String {
         format!("s3://{}", self.bucket)
+    }
+
+    /// The proof-store settings of a component that uses this server's bucket with its
+    /// credentials (`PROVER_PROOF_STORE`, `PROVER_PROOF_STORE_ENDPOINT`, the AWS keys).
+    pub fn store_args(&self) -> ProofStoreArgs {
+        ProofStoreArgs {
+            url: Some(self.store_url()),
+            endpoint: Some(self.endpoint()),
+            region: "us-east-1".into(),
+            access_key_id: Some(Secret::new(self.access_key.clone())),
+            secret_access_key: Some(Secret::new(self.secret_key.clone())),
+        }
     }
 
     pub fn pid(&self) -> Option<u32> {

@@ -302,7 +302,8 @@ impl StoreEnv {
             ("AWS_ACCESS_KEY_ID".to_string(), s3.access_key.clone()),
             ("AWS_SECRET_ACCESS_KEY".to_string(), s3.secret_key.clone()),
         ];
-        let store = ProofStore::open(&Self::config(&vars)).expect("open s3 store");
+        let config = s3.store_args().validate().expect("valid store config");
+        let store = ProofStore::open(&config).expect("open s3 store");
         StoreEnv { vars, store }
     }
 

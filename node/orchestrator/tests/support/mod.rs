@@ -72,16 +72,7 @@ pub async fn mesh() -> Mesh {
 #[allow(dead_code)] // not every test binary that includes this module uses it
 pub async fn mesh_on_s3() -> Mesh {
     let s3 = S3Server::start("proofs").unwrap();
-    let config = provemesh_common::config::ProofStoreArgs {
-        url: Some(s3.store_url()),
-        endpoint: Some(s3.endpoint()),
-        region: "us-east-1".into(),
-        access_key_id: Some(provemesh_common::config::Secret::new(s3.access_key.clone())),
-        secret_access_key: Some(provemesh_common::config::Secret::new(s3.secret_key.clone())),
-    }
-    .validate()
-    .unwrap();
-    let store = ProofStore::open(&config).unwrap();
+    let store = ProofStore::open(&s3.store_args().validate().unwrap()).unwrap();
     mesh_with(store, tempfile::tempdir().unwrap(), Some(s3)).await
 }
 
