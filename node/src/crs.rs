@@ -6,7 +6,6 @@
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
-use std::time::Instant;
 
 /// The most points generated here: 2^26 + 1 (4 GiB), beyond any circuit bb proves here.
 const MAX_POINTS: u64 = (1 << 26) + 1;
@@ -37,29 +36,13 @@ impl CrsCommand {
                 g.points
             );
         }
-        eprintln!(
-            "WARNING: INSECURE CRS. Its τ comes from a public seed: anyone can forge proofs against it. Devnets and tests only; real deployments use Aztec's ceremony CRS (CRS_PATH)."
-        );
-        let t = Instant::now();
-        let f = provemesh_bb::crs::write_crs(
-            &g.out,
-            g.points,
-            provemesh_bb::crs::insecure_devnet_tau(),
-        )
-        .with_context(|| {
+        provemesh_bb::crs::generate_insecure_devnet_crs(&g.out, g.points).with_context(|| {
             format!(
                 "generating {} CRS points into {}",
                 g.points,
                 g.out.display()
             )
         })?;
-        println!(
-            "{} points written to {} in {:.1} s; sha256(bn254_g1.dat) = {}",
-            f.points,
-            f.dir.display(),
-            t.elapsed().as_secs_f64(),
-            f.g1_sha256
-        );
         Ok(())
     }
 }

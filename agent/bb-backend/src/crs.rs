@@ -208,6 +208,25 @@ pub fn write_crs(dir: &Path, points: u64, tau: Fr) -> Result<CrsFiles, CrsError>
     })
 }
 
+/// What `provemesh crs generate` and `provemesh-bb crs` do: warn on stderr that the CRS is
+/// INSECURE, write `points` points of [`insecure_devnet_tau`] into `dir` ([`write_crs`]),
+/// and print on stdout what was written, how long it took and the G1 file's sha256.
+pub fn generate_insecure_devnet_crs(dir: &Path, points: u64) -> Result<CrsFiles, CrsError> {
+    eprintln!(
+        "WARNING: INSECURE CRS. Its τ comes from a public seed: anyone can forge proofs against it. Devnets and tests only; real deployments use Aztec's ceremony CRS (CRS_PATH)."
+    );
+    let t = std::time::Instant::now();
+    let f = write_crs(dir, points, insecure_devnet_tau())?;
+    println!(
+        "{} points written to {} in {:.1} s; sha256({G1_FILE}) = {}",
+        f.points,
+        f.dir.display(),
+        t.elapsed().as_secs_f64(),
+        f.g1_sha256
+    );
+    Ok(f)
+}
+
 /// How many G1 points the CRS in `dir` holds (checking the file's shape and first point).
 pub fn crs_points(dir: &Path) -> Result<u64, CrsError> {
     let path = dir.join(G1_FILE);

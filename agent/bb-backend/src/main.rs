@@ -8,7 +8,6 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use provemesh_bb::{crs, patch};
 use std::path::PathBuf;
-use std::time::Instant;
 
 #[derive(Parser)]
 #[command(
@@ -44,19 +43,8 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crs { points, out } => {
-            eprintln!(
-                "WARNING: writing an INSECURE CRS with a publicly known τ (devnets and tests only)"
-            );
-            let t = Instant::now();
-            let f = crs::write_crs(&out, points, crs::insecure_devnet_tau())
+            crs::generate_insecure_devnet_crs(&out, points)
                 .with_context(|| format!("generating {points} CRS points"))?;
-            println!(
-                "{} points -> {} in {:.1}s, sha256(bn254_g1.dat) = {}",
-                f.points,
-                f.dir.display(),
-                t.elapsed().as_secs_f64(),
-                f.g1_sha256
-            );
         }
         Command::PatchBb { bb, out } => {
             eprintln!("WARNING: writing an INSECURE bb copy that trusts the devnet CRS (devnets and tests only)");
