@@ -10,7 +10,7 @@
 use crate::header::field_address;
 use crate::pool::{PoolError, TxPool};
 use provemesh_common::hash::leaves::fee_juice_balance_slot;
-use provemesh_common::tx::Tx;
+use provemesh_common::tx::{ClientProofError, Tx};
 use provemesh_tx_processor::TxRejection;
 use provemesh_world_state::{TreeHeights, TreeId, WorldStateSnapshot};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,6 +56,15 @@ impl Refusal {
     }
 }
 
+fn check_format(tx: &Tx) -> Result<(), Refusal> {
+    tx.check_format()
+        .map_err(|e| Refusal::Tx(TxRejection::Format(e)))
+}
+
+fn client_proof_refused(e: ClientProofError) -> Refusal {
+    Refusal::Tx(TxRejection::ClientProof(e))
+}
+
 /// Checks txs against the format, their proof, the pool and the committed tip.
 pub struct Admission {
     pool: Arc<TxPool>,
@@ -92,16 +101,44 @@ impl Admission {
         self
     }
 
-    /// Runs every check without changing anything.
+    /// Runs every check without changing anything. Blocks while the client proof is
+    /// verified (`bb verify`, ~30 ms, with real proofs): async code calls
+    /// [`Self::check_async`].
     pub fn check(&self, tx: &Tx) -> Result<(), Refusal> {
-        tx.check_format()
-            .map_err(|e| Refusal::Tx(TxRejection::Format(e)))?;
+        check_format(tx)?;
         if self.check_client_proofs {
             self.client_proofs
                 .0
                 .verify(tx)
-                .map_err(|e| Refusal::Tx(TxRejection::ClientProof(e)))?;
+                .map_err(client_proof_refused)?;
         }
+        self.check_against_pool_and_tip(tx)
+    }
+
+    /// [`Self::check`] for async code: the same checks in the same order, with the client
+    /// proof verified on tokio's blocking pool so that `bb verify` does not hold a runtime
+    /// thread.
+    pub async fn check_async(&self, tx: &Tx) -> Result<(), Refusal> {
+        check_format(tx)?;
+        if self.check_client_proofs {
+            let (check, owned) = (self.client_proofs.clone(), tx.clone());
+            match tokio::task::spawn_blocking(move || check.0.verify(&owned)).await {
+                Ok(verified) => verified.map_err(client_proof_refused)?,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Only a runtime shutting down cancels a blocking task.
+                Err(_) => {
+                    return Err(client_proof_refused(ClientProofError::Unverifiable(
+                        "the check was cancelled: the node is shutting down".into(),
+                    )))
+                }
+            }
+        }
+        self.check_against_pool_and_tip(tx)
+    }
+
+    /// The checks after format and client proof: L2→L1 recipients, the pool's pending
+    /// nullifiers, and the committed tip's nullifiers and fee payer balance.
+    fn check_against_pool_and_tip(&self, tx: &Tx) -> Result<(), Refusal> {
         for (index, m) in tx.outputs.l2_to_l1_messages.iter().enumerate() {
             if field_address(m.recipient).is_none() {
                 return Err(Refusal::RecipientNotL1Address {
@@ -159,5 +196,75 @@ impl Admission {
         Err(Refusal::State(
             last.map(|e| e.to_string()).unwrap_or_default(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+    use super::*;
+    use crate::node::ClientProofCheck;
+    use provemesh_common::hash::Fr;
+    use provemesh_common::tx::{SimulatedClientProof, TxPublicOutputs};
+    use provemesh_tx_processor::ClientProofVerifier;
+    use std::time::Duration;
+
+    /// A verifier as slow as a real `bb verify` can be, that refuses every proof.
+    struct Slow;
+
+    impl ClientProofVerifier for Slow {
+        fn verify(&self, _: &Tx) -> Result<(), ClientProofError> {
+            std::thread::sleep(Duration::from_millis(200));
+            Err(ClientProofError::Invalid(
+                "Proof verification failed".into(),
+            ))
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_async_check_verifies_client_proofs_off_the_runtime_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("state.redb")).unwrap();
+        let admission = Admission::new(
+            Arc::new(TxPool::new(10)),
+            Arc::new(db),
+            TreeHeights::uniform(16),
+            Arc::new(AtomicU64::new(0)),
+            ClientProofCheck(Arc::new(Slow)),
+        );
+        let outputs = TxPublicOutputs {
+            note_hashes: vec![],
+            nullifiers: vec![Fr::from(7u64)],
+            public_data_writes: vec![],
+            l2_to_l1_messages: vec![],
+            fee_payer: Fr::from(1u64),
+            fee: Fr::from(1u64),
+        };
+        let tx = Tx {
+            proof: SimulatedClientProof::create(&outputs),
+            outputs,
+        };
+        // The only runtime thread keeps running other tasks while the proof is checked.
+        let ticks = Arc::new(AtomicU64::new(0));
+        let ticker = tokio::spawn({
+            let ticks = ticks.clone();
+            async move {
+                loop {
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        });
+        let refused = admission.check_async(&tx).await;
+        ticker.abort();
+        assert!(
+            ticks.load(Ordering::Relaxed) >= 5,
+            "the runtime thread was held"
+        );
+        let expected = Refusal::Tx(TxRejection::ClientProof(ClientProofError::Invalid(
+            "Proof verification failed".into(),
+        )));
+        assert_eq!(refused, Err(expected.clone()));
+        assert_eq!(admission.check(&tx), Err(expected));
     }
 }

@@ -206,7 +206,7 @@ impl Shared {
                 return Ok(Added::Known(h, status));
             }
         }
-        if let Err(r) = self.admission.check(&tx) {
+        if let Err(r) = self.admission.check_async(&tx).await {
             tracing::debug!(tx = ?tx.hash(), kind = r.kind(), gossiped, "tx refused: {r}");
             self.stats.txs_rejected.fetch_add(1, Ordering::Relaxed);
             if !matches!(
