@@ -245,16 +245,7 @@ mod tests {
             outputs,
         };
         // The only runtime thread keeps running other tasks while the proof is checked.
-        let ticks = Arc::new(AtomicU64::new(0));
-        let ticker = tokio::spawn({
-            let ticks = ticks.clone();
-            async move {
-                loop {
-                    ticks.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        });
+        let (ticks, ticker) = crate::test_support::spawn_ticker();
         let refused = admission.check_async(&tx).await;
         ticker.abort();
         assert!(

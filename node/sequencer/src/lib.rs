@@ -24,6 +24,8 @@ pub mod pool;
 pub mod quotes;
 mod rpc;
 mod slots;
+#[cfg(test)]
+mod test_support;
 
 pub use error::SequencerError;
 pub use genesis::Genesis;

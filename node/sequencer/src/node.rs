@@ -532,23 +532,13 @@ async fn start_inner(
 #[cfg(test)]
 mod tests {
     use super::off_the_runtime;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
     use std::time::Duration;
 
     /// Ticks of a task sharing the runtime with 200 ms of blocking work run through
     /// `off_the_runtime` from inside another task.
     async fn ticks_during_blocking_work() -> u64 {
-        let ticks = Arc::new(AtomicU64::new(0));
-        let ticker = tokio::spawn({
-            let ticks = ticks.clone();
-            async move {
-                loop {
-                    ticks.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        });
+        let (ticks, ticker) = crate::test_support::spawn_ticker();
         tokio::task::yield_now().await;
         let before = ticks.load(Ordering::Relaxed);
         let out = tokio::spawn(async {
