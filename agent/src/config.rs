@@ -136,6 +136,13 @@ pub struct AgentConfig {
     pub idle_sweep: Duration,
     /// Most jobs taken in one pull (never more than free slots).
     pub max_fetch_batch: usize,
+    /// How long a busy agent's sweeps skip a queue a pull found empty, doubled for each
+    /// further empty pull in a row up to eight times. Without it every sweep asks each
+    /// drained higher-priority queue first: a request and an empty answer per queue per
+    /// job, most of a busy mesh's pulls. With it a job of such a type waits at most eight
+    /// times this for a busy agent, and not at all for an idle one (the doorbell ring
+    /// makes it ask every queue again).
+    pub empty_recheck: Duration,
     pub simulated: SimulatedConfig,
     /// PROVER_REAL_PROOFS=true: the checked `bb` backend configuration (None: simulated).
     pub real_proofs: Option<crate::bb::BbBackendConfig>,
@@ -161,6 +168,7 @@ impl AgentConfig {
             termination_notice: None,
             idle_sweep: Duration::from_secs(1),
             max_fetch_batch: 64,
+            empty_recheck: Duration::from_millis(50),
             simulated: SimulatedConfig::default(),
             real_proofs: None,
             record_dispatch: false,

@@ -10,8 +10,10 @@
 pub mod backend;
 pub mod bb;
 pub mod config;
+mod doorbell;
 mod job;
 pub mod launch;
+mod mesh_ties;
 mod metrics;
 pub mod phases;
 mod pull;

@@ -10,13 +10,56 @@ use async_nats::jetstream::consumer::pull::BatchConfig;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::{StatusCode, Subject, Subscriber};
 use futures::StreamExt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub(crate) struct Puller {
     js: async_nats::jetstream::Context,
     consumer: PullConsumer,
     inbox: Subject,
     sub: Option<Subscriber>,
+    empty: Emptiness,
+}
+
+/// What this agent's recent pulls say about a queue being empty, so that a busy agent's
+/// sweeps need not ask a drained queue on every job (a request and an empty answer each).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Emptiness {
+    /// When a pull last left the queue empty.
+    seen_at: Option<Instant>,
+    /// Pulls in a row that left it empty (1 when the last one took its last jobs).
+    streak: u32,
+}
+
+/// Longest skip, as a multiple of the agent's `empty_recheck`.
+const MAX_BACKOFF: u32 = 8;
+
+impl Emptiness {
+    /// Records a pull that took `got` jobs and left the queue `drained` (fewer jobs than
+    /// asked for, or none pending behind the last).
+    fn record(&mut self, got: usize, drained: bool, now: Instant) {
+        *self = match (drained, got) {
+            (false, _) => Emptiness::default(),
+            (true, 0) => Emptiness {
+                seen_at: Some(now),
+                streak: self.streak.saturating_add(1),
+            },
+            (true, _) => Emptiness {
+                seen_at: Some(now),
+                streak: 1,
+            },
+        };
+    }
+
+    /// Whether the queue is to be skipped at `now`: found empty less than `recheck` ago,
+    /// doubled for each further empty pull in a row (up to [`MAX_BACKOFF`] times), so a
+    /// queue that stays empty costs a busy mesh fewer pulls the longer it stays so.
+    fn skip(&self, recheck: Duration, now: Instant) -> bool {
+        let Some(at) = self.seen_at else {
+            return false;
+        };
+        let factor = (1u32 << (self.streak.clamp(1, 4) - 1)).min(MAX_BACKOFF);
+        now.saturating_duration_since(at) < recheck * factor
+    }
 }
 
 impl Puller {
@@ -27,7 +70,23 @@ impl Puller {
             consumer,
             inbox,
             sub: None,
+            empty: Emptiness::default(),
         }
+    }
+
+    /// Whether a busy agent's sweep should pass this queue by for now (see [`Emptiness`]).
+    pub(crate) fn known_empty(&self, recheck: Duration) -> bool {
+        self.empty.skip(recheck, Instant::now())
+    }
+
+    /// When a pull last left the queue empty, while it is taken to be so.
+    pub(crate) fn seen_empty_at(&self) -> Option<Instant> {
+        self.empty.seen_at
+    }
+
+    /// Forgets that the queue was seen empty (a doorbell says it may hold jobs now).
+    pub(crate) fn forget_empty(&mut self) {
+        self.empty = Emptiness::default();
     }
 
     /// Pulls up to `want` jobs without waiting for new ones, bounded by `timeout` (a request
@@ -81,7 +140,17 @@ impl Puller {
             Ok::<_, async_nats::Error>(got)
         };
         match tokio::time::timeout(timeout, collect).await {
-            Ok(r) => r,
+            Ok(Ok(got)) => {
+                // Fewer than asked for, or none left behind the last: the queue is empty.
+                let drained = got.len() < want
+                    || got
+                        .last()
+                        .and_then(|m| m.info().ok())
+                        .is_some_and(|i| i.pending == 0);
+                self.empty.record(got.len(), drained, Instant::now());
+                Ok(got)
+            }
+            Ok(Err(e)) => Err(e),
             Err(_) => {
                 self.sub = None;
                 Err(format!(
@@ -91,5 +160,41 @@ impl Puller {
                 .into())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RECHECK: Duration = Duration::from_millis(50);
+
+    #[test]
+    fn a_queue_that_stays_empty_is_asked_less_and_less_often() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut e = Emptiness::default();
+        assert!(!e.skip(RECHECK, t0), "a queue never pulled is asked");
+        // The pull took the last jobs: asked again after one recheck period.
+        e.record(3, true, t0);
+        assert!(e.skip(RECHECK, ms(49)));
+        assert!(!e.skip(RECHECK, ms(50)));
+        // Then empty pulls in a row: 100, 200, 400 ms, and no longer than 400.
+        let mut at = 50;
+        for wait in [100, 200, 400, 400, 400] {
+            e.record(0, true, ms(at));
+            assert!(e.skip(RECHECK, ms(at + wait - 1)), "skipped for {wait} ms");
+            assert!(!e.skip(RECHECK, ms(at + wait)), "asked after {wait} ms");
+            at += wait;
+        }
+        // A pull that finds jobs with more behind them: asked on every sweep again.
+        e.record(4, false, ms(at));
+        assert_eq!(e, Emptiness::default());
+        assert!(!e.skip(RECHECK, ms(at)));
+        // A pull that takes the last jobs restarts the backoff at one period.
+        e.record(0, true, ms(at));
+        e.record(0, true, ms(at));
+        e.record(2, true, ms(at));
+        assert!(!e.skip(RECHECK, ms(at + 50)));
     }
 }

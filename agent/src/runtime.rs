@@ -15,21 +15,29 @@
 //! agent, which then sweeps. A full agent leaves the groups, so rings go to agents that
 //! can take the job. Rings are best effort; a safety sweep every `idle_sweep` picks up
 //! anything enqueued without one (e.g. by other tooling).
+//!
+//! Pulls are kept few, since each is a request and often an answer for the server to
+//! handle. A queue found empty is not asked again while the agent keeps a free slot and
+//! its doorbells (a job queued meanwhile rings); once the agent was full, it is asked
+//! again after `empty_recheck`, doubled for each further empty pull in a row up to eight
+//! times, and at once if the sweep found nothing elsewhere. A ring makes its type's
+//! queue worth asking again, the safety sweep every queue. And once full, an agent waits
+//! up to a millisecond for more of its slots to free before it sweeps, asking for several
+//! jobs in one pull.
 
 use crate::backend::ProvingBackend;
 use crate::config::AgentConfig;
+use crate::doorbell::{pass_on, ring, Doorbell};
 use crate::job;
+use crate::mesh_ties::{announce_presence, watch_cancellations, Cancellations};
 use crate::pull::Puller;
 use async_nats::jetstream::AckKind;
-use futures::StreamExt;
-use provemesh_common::{EpochNumber, ProofType};
-use provemesh_nats::messages::parse_cancelled_key;
+use provemesh_common::ProofType;
 use provemesh_nats::{subjects, Topology};
 use provemesh_store::ProofStore;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -47,8 +55,11 @@ pub enum AgentError {
 
 /// How long a full agent stays in the doorbell groups before leaving them.
 const FULL_LINGER: Duration = Duration::from_millis(50);
-/// How many times a doorbell is passed on by full agents before it is dropped.
-const MAX_RING_HOPS: u8 = 1;
+
+/// How long a busy agent whose first slot frees waits for its other slots, so that it
+/// asks for several jobs in one pull rather than one pull per job. Short next to any real
+/// proof, and bounded: a slot freed is filled within this.
+const GATHER: Duration = Duration::from_millis(1);
 
 /// Longest wait for the answer to a non-waiting pull.
 const PULL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -76,6 +87,10 @@ pub struct AgentStats {
     /// Each proved job's phases, kept only when the configuration asks (`record_phases`);
     /// at most 100,000.
     pub phases: Mutex<Vec<crate::phases::JobPhases>>,
+    /// Pull requests sent to the job consumers, and those answered with no job: what
+    /// scheduling costs the server beyond the jobs themselves.
+    pub pulls: AtomicU64,
+    pub empty_pulls: AtomicU64,
     /// Jobs handed back because no slot was free when they arrived (the sweep takes at
     /// most as many jobs as free slots, so this stays 0 unless that invariant breaks).
     pub overflow: AtomicU64,
@@ -88,33 +103,6 @@ impl AgentStats {
 
     pub(crate) fn bump(&self, f: impl Fn(&AgentStats) -> &AtomicU64) {
         f(self).fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Epoch cancellations seen by this agent, and a token per epoch that in-flight jobs of
-/// that epoch watch.
-#[derive(Default)]
-pub(crate) struct Cancellations {
-    epochs: Mutex<HashMap<EpochNumber, CancellationToken>>,
-}
-
-impl Cancellations {
-    fn token(&self, epoch: EpochNumber) -> CancellationToken {
-        let mut m = self.epochs.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry(epoch).or_default().clone()
-    }
-
-    /// A token cancelled when `epoch` is (already cancelled if it was).
-    pub(crate) fn watch(&self, epoch: EpochNumber) -> CancellationToken {
-        self.token(epoch).child_token()
-    }
-
-    pub(crate) fn is_cancelled(&self, epoch: EpochNumber) -> bool {
-        self.token(epoch).is_cancelled()
-    }
-
-    fn cancel(&self, epoch: EpochNumber) {
-        self.token(epoch).cancel();
     }
 }
 
@@ -229,11 +217,15 @@ impl Agent {
         let client = inner.topo.js.client();
         let mut bell: Option<Doorbell> = None;
         let mut woken_by_ring = false;
+        // Since when this agent has had a free slot and its doorbells all along: a job
+        // queued since then rang, and the ring reached an agent that could take it.
+        let mut listening_since: Option<Instant> = None;
 
         loop {
             let permit = if let Ok(p) = slots.clone().try_acquire_owned() {
                 p
             } else {
+                listening_since = None;
                 // Full. Stay in the doorbell groups for a moment (slots of short jobs free
                 // up quickly, and leaving and re-joining every time costs the server),
                 // passing on any ring that reaches us meanwhile; then leave them so rings
@@ -251,7 +243,10 @@ impl Agent {
                     }
                 };
                 match acquired {
-                    Some(p) => p,
+                    Some(p) => {
+                        gather_slots(&slots, inner.cfg.concurrency).await;
+                        p
+                    }
                     None => break,
                 }
             };
@@ -263,19 +258,39 @@ impl Agent {
                     }
                 }
             }
+            if bell.is_none() {
+                listening_since = None;
+            } else if listening_since.is_none() {
+                listening_since = Some(Instant::now());
+            }
             match self
-                .sweep(&slots, permit, &tracker, woken_by_ring.then_some(&client))
+                .sweep(
+                    &slots,
+                    permit,
+                    &tracker,
+                    woken_by_ring.then_some(&client),
+                    listening_since,
+                )
                 .await
             {
                 Ok(None) => woken_by_ring = false,
                 Ok(Some(permit)) => {
                     // Idle, holding a free slot: wait for a ring, the safety sweep, or shutdown.
-                    woken_by_ring = tokio::select! {
+                    // A ring makes its type's queue worth asking again; the safety sweep,
+                    // every queue.
+                    let rung = tokio::select! {
                         biased;
                         _ = shutdown.cancelled() => break,
-                        _ = ring(&mut bell) => true,
-                        _ = tokio::time::sleep(inner.cfg.idle_sweep) => false,
+                        r = ring(&mut bell) => Some(r.and_then(|m| subjects::ready_type(&m.subject))),
+                        _ = tokio::time::sleep(inner.cfg.idle_sweep) => None,
                     };
+                    woken_by_ring = rung.is_some();
+                    let only = rung.flatten();
+                    for (t, puller) in self.pullers.iter_mut() {
+                        if only.is_none_or(|rung| rung == *t) {
+                            puller.forget_empty();
+                        }
+                    }
                     drop(permit);
                 }
                 Err(e) => {
@@ -315,84 +330,88 @@ impl Agent {
     }
 
     /// Takes as many queued jobs as there are free slots, highest priority type first.
-    /// Returns the unused permit when every allowed queue was empty. With `ring_on`
-    /// (the sweep follows a doorbell), a queue that still holds jobs after this agent took
-    /// its share is rung once more, waking the next idle agent.
+    /// Returns the unused permit when no job was found.
+    ///
+    /// Queues found empty are passed by: those found so while this agent was
+    /// `listening_since` (a free slot and its doorbells all along, so a job queued since
+    /// then rang an agent that could take it), and those found so within the last
+    /// `empty_recheck` (backing off). The latter are asked after all when nothing else
+    /// was found, so an agent never goes idle on a guess. With `ring_on` (the sweep
+    /// follows a doorbell), a queue that still holds jobs after this agent took its share
+    /// is rung once more, waking the next idle agent.
     async fn sweep(
         &mut self,
         slots: &Arc<Semaphore>,
         permit: OwnedSemaphorePermit,
         tracker: &TaskTracker,
         ring_on: Option<&async_nats::Client>,
+        listening_since: Option<Instant>,
     ) -> Result<Option<OwnedSemaphorePermit>, async_nats::Error> {
         let mut first = Some(permit);
-        for (t, puller) in self.pullers.iter_mut() {
-            let want = (first.is_some() as usize + slots.available_permits())
-                .min(self.inner.cfg.max_fetch_batch);
-            if want == 0 {
+        let mut backing_off = Vec::new();
+        for i in 0..self.pullers.len() {
+            let puller = &self.pullers[i].1;
+            let rung_if_filled = listening_since
+                .zip(puller.seen_empty_at())
+                .is_some_and(|(listening, empty)| empty >= listening);
+            if rung_if_filled {
+                continue;
+            }
+            if puller.known_empty(self.inner.cfg.empty_recheck) {
+                backing_off.push(i);
+                continue;
+            }
+            if !self.take(i, slots, &mut first, tracker, ring_on).await? {
+                return Ok(first);
+            }
+        }
+        for i in backing_off {
+            if first.is_none() || !self.take(i, slots, &mut first, tracker, ring_on).await? {
                 break;
-            }
-            // A non-waiting pull is answered at once; it is bounded anyway, because a
-            // request lost in a cluster leader change is never answered.
-            let msgs = puller.pull(want, PULL_TIMEOUT).await?;
-            let still_queued = msgs
-                .last()
-                .and_then(|m| m.info().ok())
-                .is_some_and(|i| i.pending > 0);
-            for msg in msgs {
-                let p = first
-                    .take()
-                    .or_else(|| slots.clone().try_acquire_owned().ok());
-                start(&self.inner, *t, msg, p, tracker).await;
-            }
-            if let (true, Some(client)) = (still_queued, ring_on) {
-                let _ = client
-                    .publish(subjects::ready(*t), bytes::Bytes::new())
-                    .await;
             }
         }
         Ok(first)
     }
-}
 
-/// Subscriptions to the doorbells of the agent's proof types, in their queue groups.
-/// Dropping it leaves the groups.
-struct Doorbell(futures::stream::SelectAll<async_nats::Subscriber>);
-
-impl Doorbell {
-    async fn join(
-        client: &async_nats::Client,
-        types: &[ProofType],
-    ) -> Result<Self, async_nats::SubscribeError> {
-        let mut subs = Vec::new();
-        for &t in types {
-            subs.push(
-                client
-                    .queue_subscribe(subjects::ready(t), subjects::ready_group(t))
-                    .await?,
-            );
+    /// Pulls from the `i`th queue as many jobs as there are free slots and starts them;
+    /// false when there was no free slot to pull for.
+    async fn take(
+        &mut self,
+        i: usize,
+        slots: &Arc<Semaphore>,
+        first: &mut Option<OwnedSemaphorePermit>,
+        tracker: &TaskTracker,
+        ring_on: Option<&async_nats::Client>,
+    ) -> Result<bool, async_nats::Error> {
+        let want = (first.is_some() as usize + slots.available_permits())
+            .min(self.inner.cfg.max_fetch_batch);
+        if want == 0 {
+            return Ok(false);
         }
-        Ok(Doorbell(futures::stream::select_all(subs)))
-    }
-}
-
-/// Resolves on the next ring; never, without doorbells.
-async fn ring(bell: &mut Option<Doorbell>) -> Option<async_nats::Message> {
-    match bell {
-        Some(b) => b.0.next().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Re-rings a doorbell that reached a full agent, so that an idle one wakes instead. The
-/// payload counts hops; a ring stops after [`MAX_RING_HOPS`].
-async fn pass_on(client: &async_nats::Client, ring: Option<async_nats::Message>) {
-    let Some(m) = ring else { return };
-    let hops = m.payload.first().copied().unwrap_or(0);
-    if hops < MAX_RING_HOPS {
-        let _ = client
-            .publish(m.subject, bytes::Bytes::from(vec![hops + 1]))
-            .await;
+        let (t, puller) = &mut self.pullers[i];
+        // A non-waiting pull is answered at once; it is bounded anyway, because a request
+        // lost in a cluster leader change is never answered.
+        let msgs = puller.pull(want, PULL_TIMEOUT).await?;
+        self.inner.stats.bump(|s| &s.pulls);
+        if msgs.is_empty() {
+            self.inner.stats.bump(|s| &s.empty_pulls);
+        }
+        let still_queued = msgs
+            .last()
+            .and_then(|m| m.info().ok())
+            .is_some_and(|i| i.pending > 0);
+        for msg in msgs {
+            let p = first
+                .take()
+                .or_else(|| slots.clone().try_acquire_owned().ok());
+            start(&self.inner, *t, msg, p, tracker).await;
+        }
+        if let (true, Some(client)) = (still_queued, ring_on) {
+            let _ = client
+                .publish(subjects::ready(*t), bytes::Bytes::new())
+                .await;
+        }
+        Ok(true)
     }
 }
 
@@ -419,84 +438,49 @@ async fn start(
     }
 }
 
-async fn pause(shutdown: &CancellationToken, d: Duration) {
+/// Waits up to [`GATHER`] for every other slot to free as well (they are released at once;
+/// the sweep takes them as it starts jobs).
+async fn gather_slots(slots: &Semaphore, concurrency: usize) {
+    let others = concurrency.saturating_sub(1) as u32;
+    if others == 0 {
+        return;
+    }
+    if let Ok(Ok(all)) = tokio::time::timeout(GATHER, slots.acquire_many(others)).await {
+        drop(all);
+    }
+}
+
+pub(crate) async fn pause(shutdown: &CancellationToken, d: Duration) {
     tokio::select! {
         _ = shutdown.cancelled() => {}
         _ = tokio::time::sleep(d) => {}
     }
 }
 
-/// Follows the epochs bucket: a `cancelled.<E>` marker cancels every in-flight job of E
-/// and makes the agent drop E's jobs still to come.
-async fn watch_cancellations(inner: Arc<Inner>, shutdown: CancellationToken) {
-    loop {
-        match inner.topo.epochs.watch_with_history("cancelled.*").await {
-            Ok(mut w) => loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    e = w.next() => match e {
-                        Some(Ok(entry)) => {
-                            if let Some(epoch) = parse_cancelled_key(&entry.key) {
-                                if !inner.cancellations.is_cancelled(epoch) {
-                                    info!(agent = %inner.cfg.id, %epoch, "epoch cancelled");
-                                }
-                                inner.cancellations.cancel(epoch);
-                            }
-                        }
-                        Some(Err(e)) => { warn!(error = %e, "watching cancellations failed"); break; }
-                        None => break,
-                    },
-                }
-            },
-            Err(e) => warn!(error = %e, "cannot watch cancellations; retrying"),
-        }
-        pause(&shutdown, Duration::from_secs(1)).await;
-        if shutdown.is_cancelled() {
-            return;
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Keeps the agent's presence on the mesh (`PROVE_AGENTS`) fresh until `shutdown`, then
-/// withdraws it: nodes count it as proving capacity while it lives, idle or busy. A
-/// failure is logged and retried at the next refresh; it never stops proving.
-async fn announce_presence(inner: Arc<Inner>, slots: Arc<Semaphore>, shutdown: CancellationToken) {
-    let Some(bucket) = inner.topo.agents.clone() else {
-        warn!(agent = %inner.cfg.id, "the mesh has no agents bucket (applied by an older node): not announcing this agent");
-        return;
-    };
-    // Refresh at a third of the bucket's TTL (the node that applied the topology set it;
-    // this agent's own configuration may differ).
-    let ttl = match bucket.status().await {
-        Ok(s) if !s.max_age().is_zero() => s.max_age(),
-        _ => inner.topo.config.agent_ttl,
-    };
-    let every = (ttl / 3).max(Duration::from_millis(100));
-    let conc = inner.cfg.concurrency;
-    let mut failing = false;
-    loop {
-        let p = provemesh_common::AgentPresence {
-            agent: inner.cfg.id.clone(),
-            proof_types: inner.cfg.proof_types.clone(),
-            concurrency: conc as u32,
-            backend: inner.backend.name().to_string(),
-            in_flight: conc.saturating_sub(slots.available_permits()) as u32,
-            seen_at_ms: provemesh_common::unix_millis(),
-        };
-        match provemesh_nats::messages::put_presence(&bucket, &p).await {
-            Ok(()) => failing = false,
-            Err(e) if !failing => {
-                failing = true;
-                warn!(agent = %inner.cfg.id, error = %e, "cannot announce this agent's presence; retrying");
-            }
-            Err(_) => {}
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(every) => {}
-        }
-    }
-    if let Err(e) = provemesh_nats::messages::remove_presence(&bucket, &inner.cfg.id.0).await {
-        debug!(agent = %inner.cfg.id, error = %e, "could not withdraw this agent's presence; it expires");
+    #[tokio::test]
+    async fn gathering_slots_is_bounded_and_keeps_none_of_them() {
+        let slots = Arc::new(Semaphore::new(4));
+        let _first = slots.clone().try_acquire_owned().unwrap();
+        // Three jobs still running: the wait ends on its own.
+        let running = slots.clone().try_acquire_many_owned(3).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), gather_slots(&slots, 4))
+            .await
+            .expect("the wait is bounded");
+        assert_eq!(slots.available_permits(), 0);
+        // Once they are done, the slots are left for the sweep to take.
+        drop(running);
+        tokio::time::timeout(Duration::from_secs(5), gather_slots(&slots, 4))
+            .await
+            .expect("free slots end the wait");
+        assert_eq!(slots.available_permits(), 3);
+        // One slot in all: nothing to wait for.
+        let single = Semaphore::new(0);
+        tokio::time::timeout(Duration::from_secs(5), gather_slots(&single, 1))
+            .await
+            .expect("no wait with one slot");
     }
 }

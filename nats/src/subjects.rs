@@ -47,6 +47,11 @@ pub fn ready(proof_type: ProofType) -> String {
     format!("prove.ready.{proof_type}")
 }
 
+/// The proof type whose doorbell `subject` is (None for any other subject).
+pub fn ready_type(subject: &str) -> Option<ProofType> {
+    subject.strip_prefix("prove.ready.")?.parse().ok()
+}
+
 /// The queue group idle agents of a type join on its doorbell, so each ring wakes one.
 pub fn ready_group(proof_type: ProofType) -> String {
     format!("provemesh-agents-{proof_type}")
@@ -112,5 +117,14 @@ mod tests {
         }
         assert_eq!(parse_job_subject("prove.job.x.merge_rollup"), None);
         assert_eq!(parse_job_subject("prove.job.1.merge_rollup.extra"), None);
+    }
+
+    #[test]
+    fn doorbell_subjects_name_their_type() {
+        for t in ProofType::ALL {
+            assert_eq!(ready_type(&ready(t)), Some(t));
+        }
+        assert_eq!(ready_type("prove.ready.no_such_type"), None);
+        assert_eq!(ready_type("prove.job.1.merge_rollup"), None);
     }
 }

@@ -351,6 +351,129 @@ async fn jobs_with_the_longest_path_to_the_root_are_served_first() {
     .await
 }
 
+/// An agent whose queues were all found empty, with rechecks and safety sweeps far off.
+fn agent_slow_to_recheck(id: &str) -> AgentConfig {
+    let mut cfg = AgentConfig::new(id, &[], 1);
+    cfg.empty_recheck = Duration::from_secs(60);
+    cfg.idle_sweep = Duration::from_secs(60);
+    cfg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_agent_does_not_ask_its_drained_queues_for_every_job() {
+    within(Duration::from_secs(90), async {
+        let nats = NatsServer::start().expect("nats");
+        let b = broker(
+            topology(&nats.url(), Default::default()).await,
+            ProofStore::in_memory(),
+        );
+        let mut results = b.results("node", None).await.unwrap();
+        let agent = InProcessAgent::start(
+            &nats.url(),
+            agent_slow_to_recheck("a"),
+            ProofStore::in_memory(),
+            sim(Duration::ZERO),
+        )
+        .await;
+        // Its first sweep finds every queue empty.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Jobs of the type it asks last: every queue before it stays empty.
+        let jobs: Vec<_> = (0..200).map(|n| job(1, ProofType::RootRollup, n)).collect();
+        b.enqueue_many(jobs).await.unwrap();
+        let got = collect(&mut results, 200, Duration::from_secs(60)).await;
+        let stats = agent.stop().await;
+        assert_eq!(got.len(), 200, "every job proved");
+        // Asking the seven empty queues before each job would be 1,400 empty pulls.
+        let (pulls, empty) = (stats.get(|s| &s.pulls), stats.get(|s| &s.empty_pulls));
+        assert!(
+            empty < 50,
+            "{empty} empty pulls for 200 jobs ({pulls} pulls in all)"
+        );
+        assert!(pulls < 250, "{pulls} pulls for 200 jobs ({empty} empty)");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_with_a_free_slot_leaves_its_empty_queues_to_the_doorbells() {
+    within(Duration::from_secs(60), async {
+        let nats = NatsServer::start().expect("nats");
+        let b = broker(
+            topology(&nats.url(), Default::default()).await,
+            ProofStore::in_memory(),
+        );
+        let mut results = b.results("node", None).await.unwrap();
+        // Two slots and one job at a time: never full, so always listening. Rechecks are
+        // due almost at once, so only listening keeps it from asking its empty queues.
+        let mut cfg = agent_slow_to_recheck("a");
+        cfg.concurrency = 2;
+        cfg.empty_recheck = Duration::from_millis(1);
+        let agent = InProcessAgent::start(
+            &nats.url(),
+            cfg,
+            ProofStore::in_memory(),
+            sim(Duration::ZERO),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for n in 0..20 {
+            b.enqueue(job(1, ProofType::RootRollup, n)).await.unwrap();
+            let got = next_result(&mut results, Duration::from_secs(10)).await;
+            assert!(got.is_some(), "job {n} proved after its ring");
+        }
+        let stats = agent.stop().await;
+        // The first sweep finds all eight queues empty; after that each ring's sweep asks
+        // its own queue only. Asking the seven others each time would be 140 more.
+        let (pulls, empty) = (stats.get(|s| &s.pulls), stats.get(|s| &s.empty_pulls));
+        assert!(empty <= 16, "{empty} empty pulls ({pulls} in all)");
+        assert_eq!(stats.get(|s| &s.proved), 20);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_found_empty_is_asked_before_a_busy_agent_goes_idle() {
+    within(Duration::from_secs(60), async {
+        let nats = NatsServer::start().expect("nats");
+        let b = broker(
+            topology(&nats.url(), Default::default()).await,
+            ProofStore::in_memory(),
+        );
+        let mut results = b.results("node", None).await.unwrap();
+        let agent = InProcessAgent::start(
+            &nats.url(),
+            agent_slow_to_recheck("a"),
+            ProofStore::in_memory(),
+            sim(Duration::from_millis(800)),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        b.enqueue(job(1, ProofType::MergeRollup, 1)).await.unwrap();
+        let started = tokio::time::Instant::now();
+        while agent.stats.get(|s| &s.started) == 0 {
+            assert!(started.elapsed() < Duration::from_secs(10), "merge taken");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The agent is full and has left the doorbell groups: this job's ring reaches
+        // nobody, and its queue was found empty a moment ago.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        b.enqueue(job(1, ProofType::PrivateBaseRollup, 2))
+            .await
+            .unwrap();
+        // Once the merge is done the agent asks that queue after all, long before its
+        // recheck or safety sweep (a minute) would.
+        let got = collect(&mut results, 2, Duration::from_secs(10)).await;
+        agent.stop().await;
+        let types: HashSet<ProofType> = got.values().flatten().map(|r| r.proof_type).collect();
+        assert_eq!(
+            types,
+            HashSet::from([ProofType::MergeRollup, ProofType::PrivateBaseRollup]),
+            "both jobs proved: {got:?}"
+        );
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_inputs_go_through_the_store_and_jobs_are_legible_to_nats_tools() {
     within(Duration::from_secs(60), async {
