@@ -1,20 +1,20 @@
 //! `provemesh bench mesh`: the job mesh's throughput and dispatch latency, against a raw
-//! JetStream publish → pull → ack → publish-result loop measured in the same run, on the
-//! same server, with the same storage, as the baseline.
+//! JetStream publish → pull → publish-result → ack loop measured in the same run, on the
+//! same server, with the same storage, as the baseline. Both read their results the way
+//! the prover node's orchestrator does: an ordered consumer, nothing acknowledged.
 //!
 //! Proofs are zero-cost simulated ones, so what is measured is the mesh itself: envelope
 //! codec, priority sweep across the per-type consumers, doorbells, proof store writes
 //! (in memory here), status updates, result publishing and acknowledgement.
 
 use anyhow::Context as _;
-use async_nats::jetstream::{self, consumer::pull, stream};
+use async_nats::jetstream;
 use clap::{Args, Subcommand};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
-use futures::StreamExt;
 use provemesh_agent::{Agent, AgentConfig, SimulatedBackend, SimulatedConfig};
 use provemesh_broker::{Broker, NewJob};
 use provemesh_common::circuit::SimulatedCircuitInputs;
-use provemesh_common::{unix_micros, EpochNumber, ProofType};
+use provemesh_common::{EpochNumber, ProofType};
 use provemesh_harness::NatsServer;
 use provemesh_nats::{Topology, TopologyConfig};
 use provemesh_store::ProofStore;
@@ -27,6 +27,8 @@ use tokio_util::sync::CancellationToken;
 mod bench_epoch;
 #[path = "bench_prove.rs"]
 mod bench_prove;
+#[path = "bench_raw.rs"]
+mod bench_raw;
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum BenchCommand {
@@ -69,6 +71,11 @@ pub struct MeshBench {
     /// Jobs per latency run.
     #[arg(long, default_value_t = 300)]
     pub latency_jobs: usize,
+    /// Throughput runs per agent count, mesh and raw alternating; the table shows medians.
+    /// A shared host's speed drifts by tens of percent within seconds, and a mesh run and
+    /// the raw run beside it see the same drift, so their ratio is taken per round.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
 }
 
 struct Row {
@@ -76,7 +83,11 @@ struct Row {
     mesh_cost: Meter,
     raw_cost: Meter,
     mesh_tps: f64,
+    /// Agent pull requests per job, and those answered with no job.
+    mesh_pulls: (f64, f64),
     raw_tps: f64,
+    /// Mesh / raw throughput of each round: median, lowest, highest.
+    ratio: (f64, f64, f64),
     mesh_lat: (f64, f64),
     raw_lat: (f64, f64),
 }
@@ -87,15 +98,18 @@ impl MeshBench {
             || self.jobs == 0
             || self.concurrency == 0
             || self.rate == 0
+            || self.rounds == 0
         {
-            anyhow::bail!("agents must be 1..=512 and jobs, concurrency, rate at least 1");
+            anyhow::bail!(
+                "agents must be 1..=512 and jobs, concurrency, rate and rounds at least 1"
+            );
         }
         // On the main thread: the server dies with it, even if the benchmark is killed.
         let nats = NatsServer::start().context("starting nats-server")?;
         let url = nats.url();
         println!(
-            "provemesh bench mesh: nats-server (file storage) on {url}; {} jobs per throughput run, concurrency {} per agent, latency at {} jobs/s",
-            self.jobs, self.concurrency, self.rate
+            "provemesh bench mesh: nats-server (file storage) on {url}; {} rounds of {} jobs per throughput run, concurrency {} per agent, latency at {} jobs/s",
+            self.rounds, self.jobs, self.concurrency, self.rate
         );
         let topo = Topology::apply(connect(&url).await?, TopologyConfig::default()).await?;
         let store = ProofStore::in_memory();
@@ -103,31 +117,49 @@ impl MeshBench {
         let mut rows = Vec::new();
         let mut epoch = 1u64;
         for &n in &self.agents {
-            let before = Meter::read(&nats);
-            let mesh_tps = self
-                .mesh_throughput(&url, &broker, &store, n, EpochNumber(epoch))
-                .await?;
-            let mesh_cost = Meter::read(&nats).per_job_since(&before, self.jobs);
-            epoch += 1;
+            let (mut mesh_cost, mut raw_cost) = (Meter::ZERO, Meter::ZERO);
+            let (mut mesh_tps, mut raw_tps, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+            let mut pulls = (0.0, 0.0);
+            for _ in 0..self.rounds {
+                let before = Meter::read(&nats);
+                let (tps, p) = self
+                    .mesh_throughput(&url, &broker, &store, n, EpochNumber(epoch))
+                    .await?;
+                mesh_cost = mesh_cost.plus(Meter::read(&nats).minus(&before));
+                epoch += 1;
+                let before = Meter::read(&nats);
+                let raw = self.raw_throughput(&url, n, epoch).await?;
+                raw_cost = raw_cost.plus(Meter::read(&nats).minus(&before));
+                epoch += 1;
+                println!("  {n:>3} agents: mesh {tps:>7.0} jobs/s, raw {raw:>7.0} jobs/s");
+                pulls = (pulls.0 + p.0, pulls.1 + p.1);
+                mesh_tps.push(tps);
+                raw_tps.push(raw);
+                ratios.push(tps / raw);
+            }
             let mesh_lat = self
                 .mesh_latency(&url, &broker, &store, n, EpochNumber(epoch))
                 .await?;
-            epoch += 1;
-            let before = Meter::read(&nats);
-            let raw_tps = self.raw_throughput(&url, n, epoch).await?;
-            let raw_cost = Meter::read(&nats).per_job_since(&before, self.jobs);
             let raw_lat = self.raw_latency(&url, n, epoch + 1).await?;
             epoch += 2;
             println!(
-                "  {n:>3} agents: mesh {mesh_tps:>7.0} jobs/s, raw {raw_tps:>7.0} jobs/s; dispatch p99 mesh {:.2} ms, raw {:.2} ms",
+                "  {n:>3} agents: dispatch p99 mesh {:.2} ms, raw {:.2} ms",
                 mesh_lat.1, raw_lat.1
             );
+            let jobs = self.jobs * self.rounds;
+            let rounds = self.rounds as f64;
             rows.push(Row {
                 agents: n,
-                mesh_cost,
-                raw_cost,
-                mesh_tps,
-                raw_tps,
+                mesh_cost: mesh_cost.per_job(jobs),
+                raw_cost: raw_cost.per_job(jobs),
+                mesh_tps: median(&mut mesh_tps),
+                mesh_pulls: (pulls.0 / rounds, pulls.1 / rounds),
+                raw_tps: median(&mut raw_tps),
+                ratio: (
+                    median(&mut ratios),
+                    ratios.iter().copied().fold(f64::INFINITY, f64::min),
+                    ratios.iter().copied().fold(0.0, f64::max),
+                ),
                 mesh_lat,
                 raw_lat,
             });
@@ -137,10 +169,11 @@ impl MeshBench {
             "agents",
             "mesh jobs/s",
             "raw JetStream jobs/s",
-            "mesh / raw",
+            "mesh / raw (lowest–highest round)",
             "mesh dispatch p50 / p99 (ms)",
             "raw dispatch p50 / p99 (ms)",
             "server msgs/job mesh / raw",
+            "agent pulls/job (empty)",
             "CPU µs/job server + bench, mesh / raw",
         ]);
         for r in &rows {
@@ -148,10 +181,16 @@ impl MeshBench {
                 r.agents.to_string(),
                 format!("{:.0}", r.mesh_tps),
                 format!("{:.0}", r.raw_tps),
-                format!("{:.0}%", 100.0 * r.mesh_tps / r.raw_tps),
+                format!(
+                    "{:.0}% ({:.0}–{:.0}%)",
+                    100.0 * r.ratio.0,
+                    100.0 * r.ratio.1,
+                    100.0 * r.ratio.2
+                ),
                 format!("{:.2} / {:.2}", r.mesh_lat.0, r.mesh_lat.1),
                 format!("{:.2} / {:.2}", r.raw_lat.0, r.raw_lat.1),
                 format!("{:.1} / {:.1}", r.mesh_cost.msgs, r.raw_cost.msgs),
+                format!("{:.2} ({:.2})", r.mesh_pulls.0, r.mesh_pulls.1),
                 format!(
                     "{:.0} + {:.0} / {:.0} + {:.0}",
                     r.mesh_cost.server_cpu * 1e6,
@@ -209,11 +248,9 @@ impl MeshBench {
         store: &ProofStore,
         n: usize,
         epoch: EpochNumber,
-    ) -> anyhow::Result<f64> {
-        let (stop, handles, _) = self.start_agents(url, store, n, false).await?;
-        let mut results = broker
-            .results(&format!("bench-{epoch}"), Some(epoch))
-            .await?;
+    ) -> anyhow::Result<(f64, (f64, f64))> {
+        let (stop, handles, stats) = self.start_agents(url, store, n, false).await?;
+        let mut results = broker.epoch_results(epoch).await?;
         let jobs: Vec<NewJob> = (0..self.jobs).map(|i| bench_job(epoch, i)).collect();
         let t0 = Instant::now();
         let b = broker.clone();
@@ -233,7 +270,13 @@ impl MeshBench {
         let elapsed = t0.elapsed();
         producer.await??;
         stop_agents(stop, handles).await?;
-        Ok(self.jobs as f64 / elapsed.as_secs_f64())
+        let per_job = |f: fn(&provemesh_agent::AgentStats) -> &std::sync::atomic::AtomicU64| {
+            stats.iter().map(|s| s.get(f)).sum::<u64>() as f64 / self.jobs as f64
+        };
+        Ok((
+            self.jobs as f64 / elapsed.as_secs_f64(),
+            (per_job(|s| &s.pulls), per_job(|s| &s.empty_pulls)),
+        ))
     }
 
     async fn mesh_latency(
@@ -246,9 +289,7 @@ impl MeshBench {
     ) -> anyhow::Result<(f64, f64)> {
         let (stop, handles, stats) = self.start_agents(url, store, n, true).await?;
         tokio::time::sleep(Duration::from_millis(200)).await; // agents idle and listening
-        let mut results = broker
-            .results(&format!("bench-{epoch}"), Some(epoch))
-            .await?;
+        let mut results = broker.epoch_results(epoch).await?;
         let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / self.rate as f64));
         for i in 0..self.latency_jobs {
             tick.tick().await;
@@ -266,176 +307,6 @@ impl MeshBench {
             .iter()
             .flat_map(|s| s.dispatch_us.lock().map(|v| v.clone()).unwrap_or_default())
             .collect();
-        Ok(percentiles(&mut samples))
-    }
-
-    async fn raw_setup(
-        &self,
-        url: &str,
-        run: u64,
-    ) -> anyhow::Result<(stream::Stream, stream::Stream)> {
-        let js = connect(url).await?;
-        let jobs = js
-            .create_stream(stream::Config {
-                name: format!("RAW_JOBS_{run}"),
-                subjects: vec![format!("raw{run}.job")],
-                retention: stream::RetentionPolicy::WorkQueue,
-                ..Default::default()
-            })
-            .await?;
-        let res = js
-            .create_stream(stream::Config {
-                name: format!("RAW_RES_{run}"),
-                subjects: vec![format!("raw{run}.res")],
-                ..Default::default()
-            })
-            .await?;
-        jobs.create_consumer(pull::Config {
-            durable_name: Some("w".into()),
-            ack_wait: Duration::from_secs(30),
-            max_ack_pending: 100_000,
-            ..Default::default()
-        })
-        .await?;
-        Ok((jobs, res))
-    }
-
-    /// Raw workers: long-poll the one consumer, publish a result per message (waiting for
-    /// the server's ack), then ack the message.
-    async fn raw_workers(
-        &self,
-        url: &str,
-        run: u64,
-        n: usize,
-        lat: Arc<std::sync::Mutex<Vec<u64>>>,
-    ) -> anyhow::Result<(CancellationToken, Vec<tokio::task::JoinHandle<()>>)> {
-        let stop = CancellationToken::new();
-        let mut handles = Vec::new();
-        for _ in 0..n {
-            let js = connect(url).await?;
-            let consumer: jetstream::consumer::PullConsumer = js
-                .get_stream(format!("RAW_JOBS_{run}"))
-                .await?
-                .get_consumer("w")
-                .await
-                .map_err(|e| anyhow::anyhow!(e))?;
-            let (stop, lat, conc) = (stop.clone(), lat.clone(), self.concurrency);
-            handles.push(tokio::spawn(async move {
-                while !stop.is_cancelled() {
-                    let Ok(mut batch) = consumer
-                        .batch()
-                        .max_messages(conc)
-                        .expires(Duration::from_millis(200))
-                        .messages()
-                        .await
-                    else {
-                        continue;
-                    };
-                    let mut tasks = Vec::new();
-                    while let Some(Ok(m)) = batch.next().await {
-                        if let Ok(ts) = std::str::from_utf8(&m.payload).unwrap_or("").parse::<u64>()
-                        {
-                            if let Ok(mut v) = lat.lock() {
-                                v.push(unix_micros().saturating_sub(ts));
-                            }
-                        }
-                        let js = js.clone();
-                        tasks.push(tokio::spawn(async move {
-                            if let Ok(ack) =
-                                js.publish(format!("raw{run}.res"), m.payload.clone()).await
-                            {
-                                let _ = ack.await;
-                            }
-                            let _ = m.ack().await;
-                        }));
-                    }
-                    for t in tasks {
-                        let _ = t.await;
-                    }
-                }
-            }));
-        }
-        Ok((stop, handles))
-    }
-
-    async fn raw_collect(&self, url: &str, run: u64, count: usize) -> anyhow::Result<()> {
-        let js = connect(url).await?;
-        let c: jetstream::consumer::PullConsumer = js
-            .get_stream(format!("RAW_RES_{run}"))
-            .await?
-            .create_consumer(pull::Config {
-                durable_name: Some("c".into()),
-                max_ack_pending: 100_000,
-                ..Default::default()
-            })
-            .await?;
-        let mut msgs = c.stream().max_messages_per_batch(512).messages().await?;
-        let mut got = 0;
-        while got < count {
-            let m = tokio::time::timeout(Duration::from_secs(60), msgs.next())
-                .await
-                .context("raw run stalled")?
-                .context("ended")??;
-            m.ack().await.map_err(|e| anyhow::anyhow!(e))?;
-            got += 1;
-        }
-        Ok(())
-    }
-
-    async fn raw_throughput(&self, url: &str, n: usize, run: u64) -> anyhow::Result<f64> {
-        self.raw_setup(url, run).await?;
-        let (stop, handles) = self.raw_workers(url, run, n, Arc::default()).await?;
-        let js = connect(url).await?;
-        let t0 = Instant::now();
-        let count = self.jobs;
-        let producer = tokio::spawn(async move {
-            // The same bounded window of unacknowledged publishes as the broker's.
-            let mut acks = std::collections::VecDeque::new();
-            for i in 0..count {
-                if acks.len() == 512 {
-                    if let Some(a) = acks.pop_front() {
-                        a.await?;
-                    }
-                }
-                acks.push_back(
-                    js.publish(format!("raw{run}.job"), i.to_string().into())
-                        .await?,
-                );
-            }
-            for a in acks {
-                a.await?;
-            }
-            Ok::<_, async_nats::Error>(())
-        });
-        self.raw_collect(url, run, count).await?;
-        let elapsed = t0.elapsed();
-        producer.await?.map_err(|e| anyhow::anyhow!(e))?;
-        stop.cancel();
-        for h in handles {
-            h.await?;
-        }
-        Ok(count as f64 / elapsed.as_secs_f64())
-    }
-
-    async fn raw_latency(&self, url: &str, n: usize, run: u64) -> anyhow::Result<(f64, f64)> {
-        self.raw_setup(url, run).await?;
-        let lat = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (stop, handles) = self.raw_workers(url, run, n, lat.clone()).await?;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let js = connect(url).await?;
-        let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / self.rate as f64));
-        for _ in 0..self.latency_jobs {
-            tick.tick().await;
-            js.publish(format!("raw{run}.job"), unix_micros().to_string().into())
-                .await?
-                .await?;
-        }
-        self.raw_collect(url, run, self.latency_jobs).await?;
-        stop.cancel();
-        for h in handles {
-            h.await?;
-        }
-        let mut samples = lat.lock().map(|v| v.clone()).unwrap_or_default();
         Ok(percentiles(&mut samples))
     }
 }
@@ -459,12 +330,34 @@ impl Meter {
         }
     }
 
-    fn per_job_since(&self, before: &Meter, jobs: usize) -> Self {
+    const ZERO: Meter = Meter {
+        msgs: 0.0,
+        server_cpu: 0.0,
+        bench_cpu: 0.0,
+    };
+
+    fn minus(&self, before: &Meter) -> Self {
+        Self {
+            msgs: self.msgs - before.msgs,
+            server_cpu: self.server_cpu - before.server_cpu,
+            bench_cpu: self.bench_cpu - before.bench_cpu,
+        }
+    }
+
+    fn plus(&self, other: Meter) -> Self {
+        Self {
+            msgs: self.msgs + other.msgs,
+            server_cpu: self.server_cpu + other.server_cpu,
+            bench_cpu: self.bench_cpu + other.bench_cpu,
+        }
+    }
+
+    fn per_job(&self, jobs: usize) -> Self {
         let n = jobs as f64;
         Self {
-            msgs: (self.msgs - before.msgs) / n,
-            server_cpu: (self.server_cpu - before.server_cpu) / n,
-            bench_cpu: (self.bench_cpu - before.bench_cpu) / n,
+            msgs: self.msgs / n,
+            server_cpu: self.server_cpu / n,
+            bench_cpu: self.bench_cpu / n,
         }
     }
 }
@@ -500,22 +393,23 @@ fn server_msgs(nats: &NatsServer) -> f64 {
     v["in_msgs"].as_f64().unwrap_or(0.0) + v["out_msgs"].as_f64().unwrap_or(0.0)
 }
 
-/// Receives (and acks) results until `count` distinct jobs reported; fails if no result
-/// comes for `stall`.
+/// Reads the epoch's results as the prover node's orchestrator does (an ordered consumer
+/// of the epoch's results, nothing acknowledged) until `count` distinct jobs reported;
+/// fails if no result comes for `stall`.
 async fn await_results(
-    results: &mut provemesh_broker::Results,
+    results: &mut provemesh_broker::EpochResults,
     count: usize,
     stall: Duration,
     run: &str,
 ) -> anyhow::Result<()> {
     let mut seen = std::collections::HashSet::new();
     while seen.len() < count {
-        let d = tokio::time::timeout(stall, results.next())
+        let event = tokio::time::timeout(stall, results.next())
             .await
-            .with_context(|| format!("{run} run stalled"))?
-            .context("results ended")??;
-        seen.insert(d.result.id);
-        d.ack().await?;
+            .with_context(|| format!("{run} run stalled"))??;
+        if let provemesh_broker::EpochEvent::Result(r) = event {
+            seen.insert(r.id);
+        }
     }
     Ok(())
 }
@@ -548,6 +442,20 @@ fn bench_job(epoch: EpochNumber, i: usize) -> NewJob {
         proof_type: ProofType::ALL[i % ProofType::ALL.len()],
         inputs: inputs.encode().map(Into::into).unwrap_or_default(),
         deadline_ms: None,
+    }
+}
+
+/// The middle value (the mean of the middle two for an even count); NaN when empty.
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_unstable_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
     }
 }
 
