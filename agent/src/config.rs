@@ -136,12 +136,13 @@ pub struct AgentConfig {
     pub idle_sweep: Duration,
     /// Most jobs taken in one pull (never more than free slots).
     pub max_fetch_batch: usize,
-    /// How long a busy agent's sweeps skip a queue a pull found empty, doubled for each
-    /// further empty pull in a row up to eight times. Without it every sweep asks each
-    /// drained higher-priority queue first: a request and an empty answer per queue per
-    /// job, most of a busy mesh's pulls. With it a job of such a type waits at most eight
-    /// times this for a busy agent, and not at all for an idle one (the doorbell ring
-    /// makes it ask every queue again).
+    /// How long the sweeps of an agent that has been full skip a queue a pull found
+    /// empty, doubled for each further empty pull in a row up to eight times (an agent
+    /// that kept a free slot leaves such queues to their doorbells instead). Without it
+    /// every sweep asks each drained higher-priority queue first: a request and an empty
+    /// answer per queue per job, most of a busy mesh's pulls. With it a job of such a type
+    /// waits at most eight times this for an agent whose slots were all taken, and not at
+    /// all for one with a free slot (its ring makes that agent ask the queue again).
     pub empty_recheck: Duration,
     pub simulated: SimulatedConfig,
     /// PROVER_REAL_PROOFS=true: the checked `bb` backend configuration (None: simulated).
