@@ -379,6 +379,46 @@ fn contradictions_and_missing_requirements_are_refused() {
     assert_eq!(r.code, Some(0));
 }
 
+/// `provemesh bench mesh`, small: its own nats-server, mesh and raw rounds, the table.
+#[test]
+fn bench_mesh_prints_its_table_against_the_raw_loop() {
+    let args = [
+        "bench",
+        "mesh",
+        "--agents",
+        "2",
+        "--jobs",
+        "200",
+        "--rounds",
+        "2",
+        "--latency-jobs",
+        "20",
+        "--rate",
+        "200",
+    ];
+    let r = run("provemesh", &args, &[]);
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
+    for column in [
+        "mesh / raw (lowest–highest round)",
+        "agent pulls/job (empty)",
+        "server msgs/job mesh / raw",
+    ] {
+        assert!(r.stdout.contains(column), "{column}: {}", r.stdout);
+    }
+    let rounds = r.stdout.matches("2 agents: mesh").count();
+    assert_eq!(rounds, 2, "one line per round: {}", r.stdout);
+    let row = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("│ 2 "))
+        .unwrap_or_else(|| panic!("a row for 2 agents: {}", r.stdout));
+    assert!(row.contains('%'), "{row}");
+
+    let r = run("provemesh", &["bench", "mesh", "--rounds", "0"], &[]);
+    assert_ne!(r.code, Some(0));
+    assert!(r.stderr.contains("rounds"), "{}", r.stderr);
+}
+
 /// `provemesh crs generate`: the INSECURE devnet CRS, with its warning; the same points as
 /// the CRS `scripts/crs` installs (one τ), the generator first; sizes out of range refused.
 #[test]
