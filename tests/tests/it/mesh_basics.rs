@@ -4,6 +4,7 @@
 
 use crate::support::*;
 use provemesh_agent::AgentConfig;
+use provemesh_broker::{Broker, Results};
 use provemesh_common::circuit::SimulatedProof;
 use provemesh_common::{FailureKind, JobOutcome, ProofType};
 use provemesh_harness::{NatsServer, S3Server};
@@ -359,24 +360,28 @@ fn agent_slow_to_recheck(id: &str) -> AgentConfig {
     cfg
 }
 
+/// A mesh with one in-process agent, whose first sweep has found every queue empty.
+async fn one_agent_past_its_first_sweep(
+    cfg: AgentConfig,
+    proving: Duration,
+) -> (NatsServer, Broker, Results, InProcessAgent) {
+    let nats = NatsServer::start().expect("nats");
+    let b = broker(
+        topology(&nats.url(), Default::default()).await,
+        ProofStore::in_memory(),
+    );
+    let results = b.results("node", None).await.unwrap();
+    let agent =
+        InProcessAgent::start(&nats.url(), cfg, ProofStore::in_memory(), sim(proving)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (nats, b, results, agent)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_agent_does_not_ask_its_drained_queues_for_every_job() {
     within(Duration::from_secs(90), async {
-        let nats = NatsServer::start().expect("nats");
-        let b = broker(
-            topology(&nats.url(), Default::default()).await,
-            ProofStore::in_memory(),
-        );
-        let mut results = b.results("node", None).await.unwrap();
-        let agent = InProcessAgent::start(
-            &nats.url(),
-            agent_slow_to_recheck("a"),
-            ProofStore::in_memory(),
-            sim(Duration::ZERO),
-        )
-        .await;
-        // Its first sweep finds every queue empty.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (_nats, b, mut results, agent) =
+            one_agent_past_its_first_sweep(agent_slow_to_recheck("a"), Duration::ZERO).await;
         // Jobs of the type it asks last: every queue before it stays empty.
         let jobs: Vec<_> = (0..200).map(|n| job(1, ProofType::RootRollup, n)).collect();
         b.enqueue_many(jobs).await.unwrap();
@@ -397,25 +402,13 @@ async fn a_busy_agent_does_not_ask_its_drained_queues_for_every_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_with_a_free_slot_leaves_its_empty_queues_to_the_doorbells() {
     within(Duration::from_secs(60), async {
-        let nats = NatsServer::start().expect("nats");
-        let b = broker(
-            topology(&nats.url(), Default::default()).await,
-            ProofStore::in_memory(),
-        );
-        let mut results = b.results("node", None).await.unwrap();
         // Two slots and one job at a time: never full, so always listening. Rechecks are
         // due almost at once, so only listening keeps it from asking its empty queues.
         let mut cfg = agent_slow_to_recheck("a");
         cfg.concurrency = 2;
         cfg.empty_recheck = Duration::from_millis(1);
-        let agent = InProcessAgent::start(
-            &nats.url(),
-            cfg,
-            ProofStore::in_memory(),
-            sim(Duration::ZERO),
-        )
-        .await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (_nats, b, mut results, agent) =
+            one_agent_past_its_first_sweep(cfg, Duration::ZERO).await;
         for n in 0..20 {
             b.enqueue(job(1, ProofType::RootRollup, n)).await.unwrap();
             let got = next_result(&mut results, Duration::from_secs(10)).await;
@@ -434,20 +427,9 @@ async fn an_agent_with_a_free_slot_leaves_its_empty_queues_to_the_doorbells() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_found_empty_is_asked_before_a_busy_agent_goes_idle() {
     within(Duration::from_secs(60), async {
-        let nats = NatsServer::start().expect("nats");
-        let b = broker(
-            topology(&nats.url(), Default::default()).await,
-            ProofStore::in_memory(),
-        );
-        let mut results = b.results("node", None).await.unwrap();
-        let agent = InProcessAgent::start(
-            &nats.url(),
-            agent_slow_to_recheck("a"),
-            ProofStore::in_memory(),
-            sim(Duration::from_millis(800)),
-        )
-        .await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (_nats, b, mut results, agent) =
+            one_agent_past_its_first_sweep(agent_slow_to_recheck("a"), Duration::from_millis(800))
+                .await;
         b.enqueue(job(1, ProofType::MergeRollup, 1)).await.unwrap();
         let started = tokio::time::Instant::now();
         while agent.stats.get(|s| &s.started) == 0 {
