@@ -205,6 +205,10 @@ async fn handle(
             )
             .await;
             ack(&msg, AckKind::Nak(None)).await;
+            // A job back in its queue rings like a new one: idle agents leave queues they
+            // found empty to their doorbells, so without a ring it would wait for one's
+            // safety sweep.
+            messages::ring(&inner.topo.js.client(), env.proof_type, 1).await;
         }
     }
 }

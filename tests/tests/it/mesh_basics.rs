@@ -425,6 +425,38 @@ async fn an_agent_with_a_free_slot_leaves_its_empty_queues_to_the_doorbells() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_handed_back_at_shutdown_rings_for_an_idle_agent() {
+    within(Duration::from_secs(60), async {
+        let mut leaving = AgentConfig::new("leaving", &[], 1);
+        leaving.drain_deadline = Duration::from_millis(100);
+        let (nats, b, mut results, leaving) =
+            one_agent_past_its_first_sweep(leaving, Duration::from_secs(30)).await;
+        b.enqueue(job(1, ProofType::MergeRollup, 1)).await.unwrap();
+        let started = tokio::time::Instant::now();
+        while leaving.stats.get(|s| &s.started) == 0 {
+            assert!(started.elapsed() < Duration::from_secs(10), "job taken");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // An idle agent that has found every queue empty and sweeps only once a minute.
+        let staying = InProcessAgent::start(
+            &nats.url(),
+            agent_slow_to_recheck("staying"),
+            ProofStore::in_memory(),
+            sim(Duration::ZERO),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let left = leaving.stop().await;
+        assert_eq!(left.get(|s| &s.handed_back), 1);
+        let got = next_result(&mut results, Duration::from_secs(10)).await;
+        let stats = staying.stop().await;
+        assert_eq!(got.map(|r| r.agent.0), Some("staying".to_string()));
+        assert_eq!(stats.get(|s| &s.proved), 1);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_found_empty_is_asked_before_a_busy_agent_goes_idle() {
     within(Duration::from_secs(60), async {
         let (_nats, b, mut results, agent) =
