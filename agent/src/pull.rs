@@ -84,6 +84,11 @@ impl Puller {
         self.empty.seen_at
     }
 
+    /// Whether the last pull left jobs behind it in the queue.
+    pub(crate) fn left_jobs_queued(&self) -> bool {
+        self.empty.seen_at.is_none()
+    }
+
     /// Forgets that the queue was seen empty (a doorbell says it may hold jobs now).
     pub(crate) fn forget_empty(&mut self) {
         self.empty = Emptiness::default();

@@ -396,10 +396,7 @@ impl Agent {
         if msgs.is_empty() {
             self.inner.stats.bump(|s| &s.empty_pulls);
         }
-        let still_queued = msgs
-            .last()
-            .and_then(|m| m.info().ok())
-            .is_some_and(|i| i.pending > 0);
+        let still_queued = !msgs.is_empty() && puller.left_jobs_queued();
         for msg in msgs {
             let p = first
                 .take()
@@ -407,9 +404,7 @@ impl Agent {
             start(&self.inner, *t, msg, p, tracker).await;
         }
         if let (true, Some(client)) = (still_queued, ring_on) {
-            let _ = client
-                .publish(subjects::ready(*t), bytes::Bytes::new())
-                .await;
+            provemesh_nats::messages::ring(client, *t, 1).await;
         }
         Ok(true)
     }

@@ -432,11 +432,10 @@ async fn a_job_handed_back_at_shutdown_rings_for_an_idle_agent() {
         let (nats, b, mut results, leaving) =
             one_agent_past_its_first_sweep(leaving, Duration::from_secs(30)).await;
         b.enqueue(job(1, ProofType::MergeRollup, 1)).await.unwrap();
-        let started = tokio::time::Instant::now();
-        while leaving.stats.get(|s| &s.started) == 0 {
-            assert!(started.elapsed() < Duration::from_secs(10), "job taken");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually(Duration::from_secs(10), "job taken", || async {
+            leaving.stats.get(|s| &s.started) > 0
+        })
+        .await;
         // An idle agent that has found every queue empty and sweeps only once a minute.
         let staying = InProcessAgent::start(
             &nats.url(),
@@ -463,11 +462,10 @@ async fn a_queue_found_empty_is_asked_before_a_busy_agent_goes_idle() {
             one_agent_past_its_first_sweep(agent_slow_to_recheck("a"), Duration::from_millis(800))
                 .await;
         b.enqueue(job(1, ProofType::MergeRollup, 1)).await.unwrap();
-        let started = tokio::time::Instant::now();
-        while agent.stats.get(|s| &s.started) == 0 {
-            assert!(started.elapsed() < Duration::from_secs(10), "merge taken");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually(Duration::from_secs(10), "merge taken", || async {
+            agent.stats.get(|s| &s.started) > 0
+        })
+        .await;
         // The agent is full and has left the doorbell groups: this job's ring reaches
         // nobody, and its queue was found empty a moment ago.
         tokio::time::sleep(Duration::from_millis(200)).await;
