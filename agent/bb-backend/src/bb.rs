@@ -65,6 +65,10 @@ pub struct BbConfig {
     pub work_dir: PathBuf,
 }
 
+/// Runs of `bb verify` on one proof while a signal keeps ending bb, before the kill is
+/// reported (see [`BbConfig::verify_retrying_kills`]).
+pub const VERIFY_ATTEMPTS_WHEN_KILLED: usize = 3;
+
 /// A bb step that failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BbError {
@@ -93,9 +97,8 @@ pub enum BbError {
         have: u64,
         need: u64,
     },
-    /// bb was ended by a signal (out of memory, killed) and so concluded nothing. Only
-    /// [`BbConfig::verify_blocking`] tells this apart; the async steps report it as
-    /// [`BbError::Failed`].
+    /// bb was ended by a signal (out of memory, killed) and so concluded nothing: not a
+    /// refusal, so [`BbConfig::verify`] never turns it into [`Verdict::Invalid`].
     #[error("circuit {circuit}: {step}: bb ended by {status} without concluding")]
     Killed {
         circuit: String,
@@ -181,11 +184,19 @@ fn spawn_error(circuit: &str, step: &'static str, bb: &Path, reason: String) -> 
     }
 }
 
-/// bb's stdout if it succeeded, else [`BbError::Failed`] with the end of what it printed.
+/// bb's stdout if it succeeded; [`BbError::Killed`] if a signal ended it; else
+/// [`BbError::Failed`] with the end of what it printed.
 fn outcome(circuit: &str, step: &'static str, out: &Output) -> Result<String, BbError> {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if out.status.success() {
         return Ok(stdout);
+    }
+    if out.status.code().is_none() {
+        return Err(BbError::Killed {
+            circuit: circuit.to_string(),
+            step,
+            status: out.status.to_string(),
+        });
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     Err(BbError::Failed {
@@ -293,8 +304,8 @@ impl BbConfig {
         cmd
     }
 
-    /// Runs one bb step; stdout and bb's peak resident memory on success. Dropping the
-    /// future kills bb.
+    /// Runs one bb step; stdout and bb's peak resident memory on success; a bb ended by a
+    /// signal is [`BbError::Killed`]. Dropping the future kills bb.
     async fn run(
         &self,
         circuit: &str,
@@ -329,8 +340,7 @@ impl BbConfig {
         Ok((stdout, peak.load(std::sync::atomic::Ordering::Relaxed)))
     }
 
-    /// [`Self::run`] for synchronous code: blocks until bb ends; stdout on success. A bb
-    /// ended by a signal is [`BbError::Killed`].
+    /// [`Self::run`] for synchronous code: blocks until bb ends; stdout on success.
     fn run_blocking(
         &self,
         circuit: &str,
@@ -343,13 +353,6 @@ impl BbConfig {
             .args(&args)
             .output()
             .map_err(|e| spawn_error(circuit, step, bb, e.to_string()))?;
-        if out.status.code().is_none() {
-            return Err(BbError::Killed {
-                circuit: circuit.to_string(),
-                step,
-                status: out.status.to_string(),
-            });
-        }
         outcome(circuit, step, &out)
     }
 
@@ -470,6 +473,33 @@ impl BbConfig {
                 .await
                 .map(|(stdout, _)| stdout),
         )
+    }
+
+    /// [`Self::verify`], run again while a signal ends bb (up to `attempts` runs, 200 ms
+    /// apart and doubling): an out-of-memory kill on a busy host says nothing about the
+    /// proof, and the next run usually has the memory. A verdict or any other error ends it.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn verify_retrying_kills(
+        &self,
+        circuit: &str,
+        vk: &[u8],
+        proof: &[u8],
+        public_inputs: &[u8],
+        target: Target,
+        attempts: usize,
+    ) -> Result<Verdict, BbError> {
+        use backon::{ExponentialBuilder, Retryable};
+        (|| self.verify(circuit, vk, proof, public_inputs, target))
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(200))
+                    .with_max_times(attempts.saturating_sub(1)),
+            )
+            .when(|e| matches!(e, BbError::Killed { .. }))
+            .notify(
+                |e, after| tracing::warn!(error = %e, ?after, "bb verify killed; running it again"),
+            )
+            .await
     }
 
     /// [`Self::verify`] for synchronous code (the tx processor's client-proof check): blocks
@@ -632,25 +662,96 @@ mod tests {
         }
     }
 
-    #[test]
-    fn blocking_verify_of_a_killed_or_missing_bb_is_an_error_not_a_verdict() {
+    /// A verifier killed once is run again and its verdict counts; one killed every time
+    /// runs `attempts` times and reports the kill.
+    #[tokio::test]
+    async fn a_killed_verifier_is_run_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let runs = dir.path().join("runs");
+        let bb = fake_bb(
+            dir.path(),
+            &format!(
+                "echo run >> {runs}\nif [ $(wc -l < {runs}) -eq 1 ]; then kill -9 $$; fi",
+                runs = runs.display()
+            ),
+        );
+        let verdict = bb
+            .verify_retrying_kills("c", b"vk", b"proof", b"pi", Target::NoirRecursive, 3)
+            .await;
+        assert_eq!(verdict, Ok(Verdict::Valid));
+        let count = || {
+            std::fs::read_to_string(&runs)
+                .expect("runs")
+                .lines()
+                .count()
+        };
+        assert_eq!(count(), 2, "killed once, then concluded");
+
+        std::fs::remove_file(&runs).expect("reset");
+        let bb = fake_bb(
+            dir.path(),
+            &format!("echo run >> {}\nkill -9 $$", runs.display()),
+        );
+        let e = bb
+            .verify_retrying_kills("c", b"vk", b"proof", b"pi", Target::NoirRecursive, 3)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, BbError::Killed { .. }), "{e}");
+        assert_eq!(count(), 3);
+
+        // A refusal is a verdict: not run again.
+        std::fs::remove_file(&runs).expect("reset");
+        let bb = fake_bb(
+            dir.path(),
+            &format!(
+                "echo run >> {}\necho 'Proof verification failed' >&2\nexit 1",
+                runs.display()
+            ),
+        );
+        let verdict = bb
+            .verify_retrying_kills("c", b"vk", b"proof", b"pi", Target::NoirRecursive, 3)
+            .await;
+        assert_eq!(
+            verdict,
+            Ok(Verdict::Invalid("Proof verification failed".into()))
+        );
+        assert_eq!(count(), 1);
+    }
+
+    /// An out-of-memory kill of `bb verify` says nothing about the proof: an agent must
+    /// retry the job rather than fail it as "child proof does not verify", and the node
+    /// must not reject a good proof.
+    #[tokio::test]
+    async fn verify_of_a_killed_or_missing_bb_is_an_error_not_a_verdict() {
         let dir = tempfile::tempdir().expect("tempdir");
         let bb = fake_bb(dir.path(), "kill -9 $$");
         let e = bb
             .verify_blocking("c", b"vk", b"proof", b"pi", Target::NoirRecursive)
             .unwrap_err();
         assert!(matches!(e, BbError::Killed { .. }), "{e}");
-        let e = BbConfig {
+        let e = bb
+            .verify("c", b"vk", b"proof", b"pi", Target::NoirRecursive)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, BbError::Killed { .. }), "{e}");
+        assert!(e.to_string().contains("without concluding"), "{e}");
+        let missing = BbConfig {
             verifier: dir.path().join("nope"),
             ..bb
-        }
-        .verify_blocking("c", b"vk", b"proof", b"pi", Target::NoirRecursive)
-        .unwrap_err();
+        };
+        let e = missing
+            .verify_blocking("c", b"vk", b"proof", b"pi", Target::NoirRecursive)
+            .unwrap_err();
         assert!(matches!(e, BbError::Spawn { .. }), "{e}");
         assert!(
             e.to_string()
                 .starts_with("circuit c: bb verify: cannot run"),
             "{e}"
         );
+        let e = missing
+            .verify("c", b"vk", b"proof", b"pi", Target::NoirRecursive)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, BbError::Spawn { .. }), "{e}");
     }
 }

@@ -27,7 +27,7 @@ use crate::backend::{BackendError, ProvingBackend, ProvingRequest};
 use acir::AcirField;
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use provemesh_bb::bb::{BbConfig, BbError, Verdict};
+use provemesh_bb::bb::{BbConfig, BbError, Verdict, VERIFY_ATTEMPTS_WHEN_KILLED};
 pub use provemesh_bb::circuits::circuits_for;
 use provemesh_bb::circuits::{CircuitSet, CircuitsError};
 use provemesh_bb::job::{prepare, RealJobInputs};
@@ -98,12 +98,13 @@ impl BbBackend {
         for (i, (child, proof)) in prepared.children.iter().enumerate() {
             let verdict = self
                 .bb
-                .verify(
+                .verify_retrying_kills(
                     &child.name,
                     &child.vk,
                     &proof.proof,
                     &proof.public_inputs_bytes(),
                     child.target,
+                    VERIFY_ATTEMPTS_WHEN_KILLED,
                 )
                 .await
                 .map_err(bb_error)?;

@@ -13,7 +13,7 @@
 use crate::dag::NodeKey;
 use crate::outputs::u64_field;
 use bytes::Bytes;
-use provemesh_bb::bb::{BbConfig, Verdict};
+use provemesh_bb::bb::{BbConfig, Verdict, VERIFY_ATTEMPTS_WHEN_KILLED};
 use provemesh_bb::circuits::{circuits_for, CircuitSet};
 use provemesh_bb::job::RealJobInputs;
 use provemesh_bb::proof::RealProof;
@@ -58,7 +58,8 @@ pub struct RealCircuits {
 pub(crate) enum RealRejection {
     /// Not a proof of this job: proved again.
     Bad(String),
-    /// The node's verifier could not run (bb missing, killed): the epoch stops with it.
+    /// The node's verifier could not run (bb missing, or killed on each of its runs): the
+    /// epoch stops with it.
     Verifier(String),
 }
 
@@ -141,10 +142,19 @@ impl RealCircuits {
             )));
         }
         if let Some(bb) = &self.bb {
-            match bb
-                .verify(&c.name, &c.vk, &p.proof, &p.public_inputs_bytes(), c.target)
-                .await
-            {
+            // A bb killed by a signal (out of memory on a busy node) concluded nothing about
+            // the proof: it is run again a few times before the epoch stops on it.
+            let verdict = bb
+                .verify_retrying_kills(
+                    &c.name,
+                    &c.vk,
+                    &p.proof,
+                    &p.public_inputs_bytes(),
+                    c.target,
+                    VERIFY_ATTEMPTS_WHEN_KILLED,
+                )
+                .await;
+            match verdict {
                 Ok(Verdict::Valid) => {}
                 Ok(Verdict::Invalid(why)) => {
                     return Err(bad(format!("{want}: bb verify refuses it: {why}")))
