@@ -30,8 +30,8 @@ pub(crate) struct Emptiness {
     streak: u32,
 }
 
-/// Longest skip, as a multiple of the agent's `empty_recheck`.
-const MAX_BACKOFF: u32 = 8;
+/// Most doublings of the skip: the longest is 2³ = 8 times the agent's `empty_recheck`.
+const MAX_DOUBLINGS: u32 = 3;
 
 impl Emptiness {
     /// Records a pull that took `got` jobs and left the queue `drained` (fewer jobs than
@@ -51,13 +51,13 @@ impl Emptiness {
     }
 
     /// Whether the queue is to be skipped at `now`: found empty less than `recheck` ago,
-    /// doubled for each further empty pull in a row (up to [`MAX_BACKOFF`] times), so a
+    /// doubled for each further empty pull in a row (at most [`MAX_DOUBLINGS`] times), so a
     /// queue that stays empty costs a busy mesh fewer pulls the longer it stays so.
     fn skip(&self, recheck: Duration, now: Instant) -> bool {
         let Some(at) = self.seen_at else {
             return false;
         };
-        let factor = (1u32 << (self.streak.clamp(1, 4) - 1)).min(MAX_BACKOFF);
+        let factor = 1u32 << self.streak.saturating_sub(1).min(MAX_DOUBLINGS);
         now.saturating_duration_since(at) < recheck * factor
     }
 }
