@@ -132,8 +132,9 @@ pub enum Verdict {
     Reject(String),
 }
 
-/// Decides whether a gossiped tx or quote is forwarded. Called on the network task:
-/// must be quick and must not block.
+/// Decides whether a gossiped tx or quote is forwarded. Called on tokio's blocking pool,
+/// one message per core at once, so it may block (a `bb verify` of a client proof); the
+/// network task goes on meanwhile, and the message is forwarded only once it is accepted.
 pub trait GossipValidator: Send + Sync + 'static {
     fn validate_tx(&self, tx: &Tx) -> Verdict;
     fn validate_quote(&self, quote: &SignedEpochProofQuote) -> Verdict;

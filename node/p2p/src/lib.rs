@@ -14,6 +14,7 @@
 pub mod api;
 mod handle;
 pub mod network;
+mod validation;
 pub mod wire;
 
 pub use api::{

@@ -11,6 +11,7 @@ use crate::handle::{
     Command, GossipValidator, P2pConfig, P2pError, P2pEvent, P2pHandle, PublishOutcome, Topic,
     TxSource, Verdict,
 };
+use crate::validation::{Item, Received, Validations};
 use crate::wire::{decode_quote, decode_tx, HexTx, HexTxHash};
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId};
@@ -112,9 +113,12 @@ pub async fn start(
     }
     let (commands, command_rx) = mpsc::channel(256);
     let (events, event_rx) = mpsc::channel(EVENT_BUFFER);
+    // Validations run on the blocking pool; one per core keeps `bb verify`s from crowding
+    // out the node's own work.
+    let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
     let task = Network {
         swarm,
-        validator,
+        validations: Validations::new(validator, slots),
         source,
         events,
         boot_nodes: config.boot_nodes.clone(),
@@ -188,7 +192,7 @@ type TxsReply = oneshot::Sender<Result<Vec<Option<Tx>>, P2pError>>;
 
 struct Network {
     swarm: Swarm<Behaviour>,
-    validator: Arc<dyn GossipValidator>,
+    validations: Validations,
     source: Arc<dyn TxSource>,
     events: mpsc::Sender<P2pEvent>,
     boot_nodes: Vec<Multiaddr>,
@@ -215,6 +219,7 @@ impl Network {
                     None => break,
                 },
                 ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
+                (received, verdict) = self.validations.next() => self.on_verdict(received, verdict),
                 _ = redial.tick() => self.redial(),
             }
         }
@@ -324,45 +329,78 @@ impl Network {
         }
     }
 
+    /// Decodes a gossiped message and hands it to the validator; its verdict comes back
+    /// through [`Self::on_verdict`].
     fn on_gossip(&mut self, source: PeerId, id: MessageId, message: gossipsub::Message) {
         let from = message.source.unwrap_or(source);
-        let (verdict, event) = if message.topic == IdentTopic::new(Topic::Txs.name()).hash() {
-            match decode_tx(&message.data) {
-                Ok(tx) => (
-                    self.validator.validate_tx(&tx),
-                    Some(P2pEvent::Tx { tx, from }),
-                ),
-                Err(e) => (Verdict::Reject(e.to_string()), None),
-            }
-        } else if message.topic == IdentTopic::new(Topic::Quotes.name()).hash() {
-            match decode_quote(&message.data) {
-                Ok(quote) => (
-                    self.validator.validate_quote(&quote),
-                    Some(P2pEvent::Quote { quote, from }),
-                ),
-                Err(e) => (Verdict::Reject(e.to_string()), None),
-            }
+        let topic = message.topic;
+        let item = if topic == IdentTopic::new(Topic::Txs.name()).hash() {
+            decode_tx(&message.data).map(Item::Tx)
+        } else if topic == IdentTopic::new(Topic::Quotes.name()).hash() {
+            decode_quote(&message.data).map(Item::Quote)
         } else {
-            (Verdict::Ignore("unknown topic".into()), None)
+            self.report(
+                &id,
+                &source,
+                &from,
+                &topic,
+                &Verdict::Ignore("unknown topic".into()),
+            );
+            return;
         };
-        let acceptance = match &verdict {
+        let item = match item {
+            Ok(item) => item,
+            Err(e) => {
+                self.report(&id, &source, &from, &topic, &Verdict::Reject(e.to_string()));
+                return;
+            }
+        };
+        let received = Received {
+            id,
+            source,
+            from,
+            topic,
+            item,
+        };
+        if let Some(r) = self.validations.submit(received) {
+            let why = Verdict::Ignore("validation backlog full".into());
+            tracing::warn!(from = %r.from, topic = %r.topic, "gossip not validated: backlog full");
+            self.report(&r.id, &r.source, &r.from, &r.topic, &why);
+        }
+    }
+
+    fn on_verdict(&mut self, received: Received, verdict: Verdict) {
+        let r = &received;
+        self.report(&r.id, &r.source, &r.from, &r.topic, &verdict);
+        if verdict == Verdict::Accept {
+            self.deliver(received.into_event());
+        }
+    }
+
+    /// Tells gossipsub whether to forward the message (and whether to penalise the peer).
+    fn report(
+        &mut self,
+        id: &MessageId,
+        source: &PeerId,
+        from: &PeerId,
+        topic: &gossipsub::TopicHash,
+        verdict: &Verdict,
+    ) {
+        let acceptance = match verdict {
             Verdict::Accept => MessageAcceptance::Accept,
             Verdict::Ignore(why) => {
-                tracing::trace!(%from, topic = %message.topic, "gossip ignored: {why}");
+                tracing::trace!(%from, %topic, "gossip ignored: {why}");
                 MessageAcceptance::Ignore
             }
             Verdict::Reject(why) => {
-                tracing::debug!(%from, topic = %message.topic, "gossip rejected: {why}");
+                tracing::debug!(%from, %topic, "gossip rejected: {why}");
                 MessageAcceptance::Reject
             }
         };
         self.swarm
             .behaviour_mut()
             .gossipsub
-            .report_message_validation_result(&id, &source, acceptance);
-        if let (Verdict::Accept, Some(event)) = (verdict, event) {
-            self.deliver(event);
-        }
+            .report_message_validation_result(id, source, acceptance);
     }
 
     fn on_txs(&mut self, event: request_response::Event<TxsRequest, TxsResponse>) {

@@ -278,18 +278,6 @@ impl Shared {
     }
 }
 
-/// Runs blocking work `f` from synchronous code that may be on a tokio runtime thread: on
-/// a multi-thread runtime the worker's other tasks move to other threads first
-/// (`block_in_place`), so a `bb verify` in gossip validation holds the caller only, not
-/// everything queued behind it. Elsewhere (no runtime, a current-thread one) it just runs.
-fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
-        _ => f(),
-    }
-}
-
 /// Gossip validation: the same checks as submission, without changing anything. Only
 /// what is wrong with the message itself penalises the peer; stale or known messages
 /// are ignored.
@@ -300,8 +288,8 @@ impl GossipValidator for Validator {
         if let Some(status) = tx.hash().and_then(|h| self.0.pool.status(&h)) {
             return Verdict::Ignore(format!("known tx ({status:?})"));
         }
-        // The p2p network loop asks synchronously; the check may run `bb verify`.
-        match off_the_runtime(|| self.0.admission.check(tx)) {
+        // On the blocking pool (the p2p network asks there), so a `bb verify` may run here.
+        match self.0.admission.check(tx) {
             Ok(()) => Verdict::Accept,
             Err(r) if r.is_invalid_tx() => Verdict::Reject(r.to_string()),
             Err(r) => Verdict::Ignore(r.to_string()),
@@ -527,46 +515,4 @@ async fn start_inner(
         tasks,
         shutdown,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::off_the_runtime;
-    use std::sync::atomic::Ordering;
-    use std::time::Duration;
-
-    /// Ticks of a task sharing the runtime with 200 ms of blocking work run through
-    /// `off_the_runtime` from inside another task.
-    async fn ticks_during_blocking_work() -> u64 {
-        let (ticks, ticker) = crate::test_support::spawn_ticker();
-        tokio::task::yield_now().await;
-        let before = ticks.load(Ordering::Relaxed);
-        let out = tokio::spawn(async {
-            off_the_runtime(|| {
-                std::thread::sleep(Duration::from_millis(200));
-                7
-            })
-        })
-        .await;
-        let during = ticks.load(Ordering::Relaxed) - before;
-        ticker.abort();
-        assert_eq!(out.ok(), Some(7));
-        during
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-    async fn blocking_work_leaves_the_only_worker_to_other_tasks() {
-        let during = ticks_during_blocking_work().await;
-        assert!(during >= 5, "the worker was held: {during} ticks in 200 ms");
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn on_a_current_thread_runtime_it_simply_runs() {
-        // block_in_place would panic here; the work runs in place and holds the thread.
-        let during = ticks_during_blocking_work().await;
-        assert!(
-            during <= 2,
-            "{during} ticks while the only thread was blocked"
-        );
-    }
 }
