@@ -124,9 +124,8 @@ impl Validations {
 mod tests {
     use crate::Topic;
     use crate::{start, FormatValidator, GossipValidator, NoTxs, P2pConfig, P2pEvent, Verdict};
-    use alloy::primitives::{Address, B256, U256};
     use provemesh_common::tx::Tx;
-    use provemesh_l1::{EpochProofQuote, Signature, SignedEpochProofQuote};
+    use provemesh_l1::SignedEpochProofQuote;
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
     use tokio_util::sync::CancellationToken;
@@ -152,23 +151,6 @@ mod tests {
                 .wait_timeout_while(open, Duration::from_secs(20), |open| !*open)
                 .unwrap_or_else(|p| p.into_inner());
             Verdict::Accept
-        }
-    }
-
-    fn quote(epoch: u64) -> SignedEpochProofQuote {
-        SignedEpochProofQuote {
-            quote: EpochProofQuote {
-                epochToProve: U256::from(epoch),
-                validUntilSlot: U256::from(40),
-                bondAmount: U256::from(10),
-                basisPointFee: 250,
-                prover: Address::repeat_byte(0x11),
-            },
-            signature: Signature {
-                v: 27,
-                r: B256::repeat_byte(1),
-                s: B256::repeat_byte(2),
-            },
         }
     }
 
@@ -213,7 +195,9 @@ mod tests {
             .await
             .expect("A and B subscribed to each other's quotes");
 
-        b.publish_quote(&quote(3)).await.expect("published");
+        b.publish_quote(&crate::wire::tests::quote())
+            .await
+            .expect("published");
         let entered = async {
             while gated.entered.load(std::sync::atomic::Ordering::SeqCst) == 0 {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -242,7 +226,7 @@ mod tests {
             .expect("event");
         match delivered {
             P2pEvent::Quote { quote: q, from } => {
-                assert_eq!(q.quote.epochToProve, U256::from(3));
+                assert_eq!(q, crate::wire::tests::quote());
                 assert_eq!(from, b.peer_id());
             }
             other => panic!("expected the quote, got {other:?}"),

@@ -247,7 +247,7 @@ impl From<SignedQuoteJson> for SignedEpochProofQuote {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use provemesh_common::tx::{SimulatedClientProof, TxPublicOutputs};
 
@@ -266,7 +266,8 @@ mod tests {
         }
     }
 
-    fn quote() -> SignedEpochProofQuote {
+    /// A well-formed quote (its signature is not a real one).
+    pub(crate) fn quote() -> SignedEpochProofQuote {
         SignedEpochProofQuote {
             quote: EpochProofQuote {
                 epochToProve: U256::from(3),
