@@ -185,6 +185,7 @@ async fn handle(
             info!(%error, retry_in = ?delay, "transient failure; handing the job back");
             status(&inner, &env, JobState::Retrying, attempt, Some(error)).await;
             ack(&msg, AckKind::Nak(Some(delay))).await;
+            ring_when_back(&inner, env.proof_type, delay);
         }
         Err(JobError::Interrupted) if inner.cancellations.is_cancelled(env.epoch) => {
             inner.stats.bump(|s| &s.cancelled);
@@ -211,6 +212,24 @@ async fn handle(
             messages::ring(&inner.topo.js.client(), env.proof_type, 1).await;
         }
     }
+}
+
+/// How long after its retry delay a handed-back job is taken to be in its queue again (the
+/// server starts the delay when the nak arrives, a moment after it is sent).
+const BACK_MARGIN: Duration = Duration::from_millis(100);
+
+/// Rings `proof_type`'s doorbell once a job handed back with `delay` is queued again: idle
+/// agents leave queues they found empty to their doorbells, and a ring now would find
+/// nothing, so without this the job would wait for an agent's safety sweep. Best effort:
+/// nothing rings if this agent stops first.
+fn ring_when_back(inner: &Inner, proof_type: ProofType, delay: Duration) {
+    let (client, stopped) = (inner.topo.js.client(), inner.stopped.clone());
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::time::sleep(delay + BACK_MARGIN) => messages::ring(&client, proof_type, 1).await,
+            _ = stopped.cancelled() => {}
+        }
+    });
 }
 
 /// Fetches inputs, proves (unless the proof already exists), stores the proof.

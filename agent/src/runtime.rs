@@ -115,6 +115,8 @@ pub(crate) struct Inner {
     pub cancellations: Cancellations,
     /// Fired at the drain deadline: unfinished jobs are handed back.
     pub hand_back: CancellationToken,
+    /// Fired when the agent has stopped: ends what it left behind (delayed rings).
+    pub stopped: CancellationToken,
     pub ack_wait: Duration,
     pub max_deliver: u32,
     pub metrics: crate::metrics::AgentMetrics,
@@ -166,6 +168,7 @@ impl Agent {
                 stats: Arc::new(AgentStats::default()),
                 cancellations: Cancellations::default(),
                 hand_back: CancellationToken::new(),
+                stopped: CancellationToken::new(),
                 ack_wait,
                 max_deliver,
                 metrics: crate::metrics::AgentMetrics::new(),
@@ -325,6 +328,7 @@ impl Agent {
         {
             warn!(agent = %inner.cfg.id, "could not flush the last acks to the server");
         }
+        inner.stopped.cancel();
         info!(agent = %inner.cfg.id, proved = inner.stats.get(|s| &s.proved), "prover agent stopped");
         inner.stats.clone()
     }

@@ -455,6 +455,69 @@ async fn a_job_handed_back_at_shutdown_rings_for_an_idle_agent() {
     .await
 }
 
+/// Fails each job's first attempt as a transient failure, then proves like the simulated
+/// backend.
+struct FailsFirstAttempt {
+    sim: provemesh_agent::SimulatedBackend,
+    failed: std::sync::Mutex<HashSet<provemesh_common::JobId>>,
+}
+
+impl provemesh_agent::ProvingBackend for FailsFirstAttempt {
+    fn name(&self) -> &'static str {
+        "fails-first-attempt"
+    }
+
+    fn prove(
+        &self,
+        req: provemesh_agent::ProvingRequest,
+    ) -> futures::future::BoxFuture<'_, Result<bytes::Bytes, provemesh_agent::BackendError>> {
+        let first = self.failed.lock().unwrap().insert(req.id);
+        if first {
+            return Box::pin(async {
+                Err(provemesh_agent::BackendError::Transient(
+                    "the prover host is out of memory".into(),
+                ))
+            });
+        }
+        self.sim.prove(req)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_back_from_its_retry_delay_rings_for_an_idle_agent() {
+    within(Duration::from_secs(60), async {
+        let nats = NatsServer::start().expect("nats");
+        let b = broker(
+            topology(&nats.url(), Default::default()).await,
+            ProofStore::in_memory(),
+        );
+        let mut results = b.results("node", None).await.unwrap();
+        // An agent that sweeps its queues only once a minute: it takes jobs when rung.
+        let agent = InProcessAgent::with_backend(
+            &nats.url(),
+            agent_slow_to_recheck("a"),
+            ProofStore::in_memory(),
+            std::sync::Arc::new(FailsFirstAttempt {
+                sim: provemesh_agent::SimulatedBackend::new(sim(Duration::ZERO)),
+                failed: Default::default(),
+            }),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        b.enqueue(job(1, ProofType::MergeRollup, 1)).await.unwrap();
+        // The first attempt fails and the job is handed back for 1 s; the agent is idle
+        // again long before it is queued again.
+        let got = next_result(&mut results, Duration::from_secs(15)).await;
+        let stats = agent.stop().await;
+        assert_eq!(stats.get(|s| &s.retried), 1);
+        assert_eq!(stats.get(|s| &s.proved), 1);
+        let got = got.expect("the retried job proved well before the minute's sweep");
+        assert_eq!(got.attempt, 2);
+        assert!(matches!(got.outcome, JobOutcome::Proved(_)), "{got:?}");
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_found_empty_is_asked_before_a_busy_agent_goes_idle() {
     within(Duration::from_secs(60), async {

@@ -105,11 +105,20 @@ impl InProcessAgent {
         store: ProofStore,
         sim: SimulatedConfig,
     ) -> Self {
+        Self::with_backend(url, cfg, store, Arc::new(SimulatedBackend::new(sim))).await
+    }
+
+    /// An agent proving with `backend` instead of the simulated one.
+    pub async fn with_backend(
+        url: &str,
+        cfg: AgentConfig,
+        store: ProofStore,
+        backend: Arc<dyn provemesh_agent::ProvingBackend>,
+    ) -> Self {
         let topo = Topology::bind(js(url).await, TopologyConfig::default(), &cfg.proof_types)
             .await
             .expect("bind");
-        let agent =
-            Agent::new(cfg, topo, store, Arc::new(SimulatedBackend::new(sim))).expect("agent");
+        let agent = Agent::new(cfg, topo, store, backend).expect("agent");
         let stats = agent.stats();
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(agent.run(shutdown.clone()));
