@@ -99,7 +99,15 @@ impl Validations {
         self.running += 1;
         let (validator, done) = (self.validator.clone(), self.done_tx.clone());
         tokio::task::spawn_blocking(move || {
-            let verdict = r.validate(validator.as_ref());
+            // A panicking validator must still return its slot and leave a verdict, or
+            // validation would stall once every slot was lost.
+            let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                r.validate(validator.as_ref())
+            }))
+            .unwrap_or_else(|_| {
+                tracing::error!(from = %r.from, topic = %r.topic, "gossip validator panicked");
+                Verdict::Ignore("the validator panicked".into())
+            });
             // The network task may have stopped meanwhile; the verdict is moot then.
             let _ = done.send((r, verdict));
         });
@@ -122,6 +130,7 @@ impl Validations {
 
 #[cfg(test)]
 mod tests {
+    use super::{Item, Received, Validations};
     use crate::Topic;
     use crate::{start, FormatValidator, GossipValidator, NoTxs, P2pConfig, P2pEvent, Verdict};
     use provemesh_common::tx::Tx;
@@ -152,6 +161,47 @@ mod tests {
                 .unwrap_or_else(|p| p.into_inner());
             Verdict::Accept
         }
+    }
+
+    struct PanicsOnce(std::sync::atomic::AtomicBool);
+
+    impl GossipValidator for PanicsOnce {
+        fn validate_tx(&self, _: &Tx) -> Verdict {
+            Verdict::Accept
+        }
+
+        fn validate_quote(&self, _: &SignedEpochProofQuote) -> Verdict {
+            if !self.0.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                panic!("a validator bug");
+            }
+            Verdict::Accept
+        }
+    }
+
+    /// A validator that panics leaves a verdict (ignore) and gives its slot back: with one
+    /// slot, the next message is still validated.
+    #[tokio::test]
+    async fn a_panicking_validator_gives_its_slot_back() {
+        let mut v = Validations::new(Arc::new(PanicsOnce(Default::default())), 1);
+        let received = |n: u8| Received {
+            id: libp2p::gossipsub::MessageId::from(vec![n]),
+            source: libp2p::PeerId::random(),
+            from: libp2p::PeerId::random(),
+            topic: libp2p::gossipsub::TopicHash::from_raw(Topic::Quotes.name()),
+            item: Item::Quote(crate::wire::tests::quote()),
+        };
+        assert!(v.submit(received(1)).is_none());
+        assert!(v.submit(received(2)).is_none(), "queued behind the first");
+        let (first, verdict) = tokio::time::timeout(Duration::from_secs(10), v.next())
+            .await
+            .expect("a verdict for the panicked one");
+        assert_eq!(first.id, libp2p::gossipsub::MessageId::from(vec![1]));
+        assert_eq!(verdict, Verdict::Ignore("the validator panicked".into()));
+        let (second, verdict) = tokio::time::timeout(Duration::from_secs(10), v.next())
+            .await
+            .expect("the slot came back");
+        assert_eq!(second.id, libp2p::gossipsub::MessageId::from(vec![2]));
+        assert_eq!(verdict, Verdict::Accept);
     }
 
     /// A validator that blocks (a `bb verify`, or worse) holds its own message only: the
