@@ -478,7 +478,6 @@ impl BbConfig {
     /// [`Self::verify`], run again while a signal ends bb (up to `attempts` runs, 200 ms
     /// apart and doubling): an out-of-memory kill on a busy host says nothing about the
     /// proof, and the next run usually has the memory. A verdict or any other error ends it.
-    #[allow(clippy::too_many_arguments)]
     pub async fn verify_retrying_kills(
         &self,
         circuit: &str,
