@@ -365,6 +365,15 @@ async fn one_agent_past_its_first_sweep(
     cfg: AgentConfig,
     proving: Duration,
 ) -> (NatsServer, Broker, Results, InProcessAgent) {
+    let backend = provemesh_agent::SimulatedBackend::new(sim(proving));
+    one_agent_past_its_first_sweep_proving_with(cfg, std::sync::Arc::new(backend)).await
+}
+
+/// [`one_agent_past_its_first_sweep`] with an agent proving through `backend`.
+async fn one_agent_past_its_first_sweep_proving_with(
+    cfg: AgentConfig,
+    backend: std::sync::Arc<dyn provemesh_agent::ProvingBackend>,
+) -> (NatsServer, Broker, Results, InProcessAgent) {
     let nats = NatsServer::start().expect("nats");
     let b = broker(
         topology(&nats.url(), Default::default()).await,
@@ -372,7 +381,7 @@ async fn one_agent_past_its_first_sweep(
     );
     let results = b.results("node", None).await.unwrap();
     let agent =
-        InProcessAgent::start(&nats.url(), cfg, ProofStore::in_memory(), sim(proving)).await;
+        InProcessAgent::with_backend(&nats.url(), cfg, ProofStore::in_memory(), backend).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     (nats, b, results, agent)
 }
@@ -486,24 +495,16 @@ impl provemesh_agent::ProvingBackend for FailsFirstAttempt {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_back_from_its_retry_delay_rings_for_an_idle_agent() {
     within(Duration::from_secs(60), async {
-        let nats = NatsServer::start().expect("nats");
-        let b = broker(
-            topology(&nats.url(), Default::default()).await,
-            ProofStore::in_memory(),
-        );
-        let mut results = b.results("node", None).await.unwrap();
         // An agent that sweeps its queues only once a minute: it takes jobs when rung.
-        let agent = InProcessAgent::with_backend(
-            &nats.url(),
+        let backend = FailsFirstAttempt {
+            sim: provemesh_agent::SimulatedBackend::new(sim(Duration::ZERO)),
+            failed: Default::default(),
+        };
+        let (_nats, b, mut results, agent) = one_agent_past_its_first_sweep_proving_with(
             agent_slow_to_recheck("a"),
-            ProofStore::in_memory(),
-            std::sync::Arc::new(FailsFirstAttempt {
-                sim: provemesh_agent::SimulatedBackend::new(sim(Duration::ZERO)),
-                failed: Default::default(),
-            }),
+            std::sync::Arc::new(backend),
         )
         .await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
         b.enqueue(job(1, ProofType::MergeRollup, 1)).await.unwrap();
         // The first attempt fails and the job is handed back for 1 s; the agent is idle
         // again long before it is queued again.
