@@ -67,7 +67,7 @@ pub struct BbConfig {
 
 /// Runs of `bb verify` on one proof while a signal keeps ending bb, before the kill is
 /// reported (see [`BbConfig::verify_retrying_kills`]).
-pub const VERIFY_ATTEMPTS_WHEN_KILLED: usize = 3;
+const VERIFY_ATTEMPTS_WHEN_KILLED: usize = 3;
 
 /// A bb step that failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -475,9 +475,9 @@ impl BbConfig {
         )
     }
 
-    /// [`Self::verify`], run again while a signal ends bb (up to `attempts` runs, 200 ms
-    /// apart and doubling): an out-of-memory kill on a busy host says nothing about the
-    /// proof, and the next run usually has the memory. A verdict or any other error ends it.
+    /// [`Self::verify`], run again while a signal ends bb (3 runs at most, 200 ms apart and
+    /// doubling): an out-of-memory kill on a busy host says nothing about the proof, and the
+    /// next run usually has the memory. A verdict or any other error ends it.
     pub async fn verify_retrying_kills(
         &self,
         circuit: &str,
@@ -485,14 +485,13 @@ impl BbConfig {
         proof: &[u8],
         public_inputs: &[u8],
         target: Target,
-        attempts: usize,
     ) -> Result<Verdict, BbError> {
         use backon::{ExponentialBuilder, Retryable};
         (|| self.verify(circuit, vk, proof, public_inputs, target))
             .retry(
                 ExponentialBuilder::default()
                     .with_min_delay(Duration::from_millis(200))
-                    .with_max_times(attempts.saturating_sub(1)),
+                    .with_max_times(VERIFY_ATTEMPTS_WHEN_KILLED - 1),
             )
             .when(|e| matches!(e, BbError::Killed { .. }))
             .notify(
@@ -662,7 +661,7 @@ mod tests {
     }
 
     /// A verifier killed once is run again and its verdict counts; one killed every time
-    /// runs `attempts` times and reports the kill.
+    /// runs 3 times and reports the kill.
     #[tokio::test]
     async fn a_killed_verifier_is_run_again() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -675,7 +674,7 @@ mod tests {
             ),
         );
         let verdict = bb
-            .verify_retrying_kills("c", b"vk", b"proof", b"pi", Target::NoirRecursive, 3)
+            .verify_retrying_kills("c", b"vk", b"proof", b"pi", Target::NoirRecursive)
             .await;
         assert_eq!(verdict, Ok(Verdict::Valid));
         let count = || {
@@ -692,7 +691,7 @@ mod tests {
             &format!("echo run >> {}\nkill -9 $$", runs.display()),
         );
         let e = bb
-            .verify_retrying_kills("c", b"vk", b"proof", b"pi", Target::NoirRecursive, 3)
+            .verify_retrying_kills("c", b"vk", b"proof", b"pi", Target::NoirRecursive)
             .await
             .unwrap_err();
         assert!(matches!(e, BbError::Killed { .. }), "{e}");
@@ -708,7 +707,7 @@ mod tests {
             ),
         );
         let verdict = bb
-            .verify_retrying_kills("c", b"vk", b"proof", b"pi", Target::NoirRecursive, 3)
+            .verify_retrying_kills("c", b"vk", b"proof", b"pi", Target::NoirRecursive)
             .await;
         assert_eq!(
             verdict,

@@ -27,7 +27,7 @@ use crate::backend::{BackendError, ProvingBackend, ProvingRequest};
 use acir::AcirField;
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use provemesh_bb::bb::{BbConfig, BbError, Verdict, VERIFY_ATTEMPTS_WHEN_KILLED};
+use provemesh_bb::bb::{BbConfig, BbError, Verdict};
 pub use provemesh_bb::circuits::circuits_for;
 use provemesh_bb::circuits::{CircuitSet, CircuitsError};
 use provemesh_bb::job::{prepare, RealJobInputs};
@@ -104,7 +104,6 @@ impl BbBackend {
                     &proof.proof,
                     &proof.public_inputs_bytes(),
                     child.target,
-                    VERIFY_ATTEMPTS_WHEN_KILLED,
                 )
                 .await
                 .map_err(bb_error)?;

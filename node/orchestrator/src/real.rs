@@ -13,7 +13,7 @@
 use crate::dag::NodeKey;
 use crate::outputs::u64_field;
 use bytes::Bytes;
-use provemesh_bb::bb::{BbConfig, Verdict, VERIFY_ATTEMPTS_WHEN_KILLED};
+use provemesh_bb::bb::{BbConfig, Verdict};
 use provemesh_bb::circuits::{circuits_for, CircuitSet};
 use provemesh_bb::job::RealJobInputs;
 use provemesh_bb::proof::RealProof;
@@ -145,14 +145,7 @@ impl RealCircuits {
             // A bb killed by a signal (out of memory on a busy node) concluded nothing about
             // the proof: it is run again a few times before the epoch stops on it.
             let verdict = bb
-                .verify_retrying_kills(
-                    &c.name,
-                    &c.vk,
-                    &p.proof,
-                    &p.public_inputs_bytes(),
-                    c.target,
-                    VERIFY_ATTEMPTS_WHEN_KILLED,
-                )
+                .verify_retrying_kills(&c.name, &c.vk, &p.proof, &p.public_inputs_bytes(), c.target)
                 .await;
             match verdict {
                 Ok(Verdict::Valid) => {}
