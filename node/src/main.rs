@@ -67,9 +67,11 @@ async fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
-    // The devnet's own lines (blocks, epochs, progress) are its interface: its log shows
-    // warnings and errors unless LOG_LEVEL (or --log-level) asks for more.
-    if matches!(cli.command, Command::Devnet(_))
+    // The devnet's own lines (blocks, epochs, progress) and a benchmark's table are their
+    // interface: their log shows warnings and errors unless LOG_LEVEL (or --log-level)
+    // asks for more. (A mesh benchmark otherwise buries its table under a line per
+    // connection event of each of its hundreds of agent connections.)
+    if matches!(cli.command, Command::Devnet(_) | Command::Bench(_))
         && matches.value_source("log_level") == Some(clap::parser::ValueSource::DefaultValue)
     {
         cli.log.log_level = provemesh_common::config::LogLevel::Warn;

@@ -413,6 +413,11 @@ fn bench_mesh_prints_its_table_against_the_raw_loop() {
         .find(|l| l.starts_with("│ 2 "))
         .unwrap_or_else(|| panic!("a row for 2 agents: {}", r.stdout));
     assert!(row.contains('%'), "{row}");
+    // The table is the interface: no log line per agent or connection event around it.
+    for quiet in [&r.stdout, &r.stderr] {
+        assert!(!quiet.contains("prover agent started"), "{quiet}");
+        assert!(!quiet.contains("event:"), "{quiet}");
+    }
 
     let r = run("provemesh", &["bench", "mesh", "--rounds", "0"], &[]);
     assert_ne!(r.code, Some(0));
