@@ -9,8 +9,6 @@ pub const EPOCH: &str = "Prove-Epoch";
 pub const ATTEMPT: &str = "Prove-Attempt";
 pub const AGENT: &str = "Prove-Agent";
 pub const OUTCOME: &str = "Prove-Outcome";
-/// Unix microseconds.
-pub const ENQUEUED_AT: &str = "Prove-Enqueued-At-Us";
 /// JetStream's de-duplication header.
 pub const MSG_ID: &str = "Nats-Msg-Id";
 /// W3C trace context of the span that sent the message (`00-<trace id>-<span id>-<flags>`).
@@ -85,19 +83,16 @@ impl opentelemetry::propagation::Extractor for Extractor<'_> {
 }
 
 /// Headers of a job message. The attempt a job is on is the consumer's delivery count
-/// (shown by any JetStream tool as "delivered"); the status bucket records it too.
-pub fn for_job(
-    id: &JobId,
-    proof_type: ProofType,
-    epoch: EpochNumber,
-    enqueued_at_us: u64,
-) -> HeaderMap {
+/// (shown by any JetStream tool as "delivered"); the status bucket records it too. When it
+/// was enqueued is the message's stream timestamp (and the envelope's `enqueued_at_us`):
+/// every header is paid for on each publish, store and delivery, so none repeats one.
+pub fn for_job(id: &JobId, proof_type: ProofType, epoch: EpochNumber) -> HeaderMap {
     let mut h = HeaderMap::new();
-    h.insert(MSG_ID, id.to_hex().as_str());
-    h.insert(JOB_ID, id.to_hex().as_str());
+    let id = id.to_hex();
+    h.insert(MSG_ID, id.as_str());
+    h.insert(JOB_ID, id.as_str());
     h.insert(PROOF_TYPE, proof_type.as_str());
     h.insert(EPOCH, epoch.to_string().as_str());
-    h.insert(ENQUEUED_AT, enqueued_at_us.to_string().as_str());
     inject_trace(&mut h);
     h
 }
@@ -113,8 +108,9 @@ pub fn for_result(
     outcome: &str,
 ) -> HeaderMap {
     let mut h = HeaderMap::new();
-    h.insert(MSG_ID, format!("result.{}", id.to_hex()).as_str());
-    h.insert(JOB_ID, id.to_hex().as_str());
+    let id = id.to_hex();
+    h.insert(MSG_ID, format!("result.{id}").as_str());
+    h.insert(JOB_ID, id.as_str());
     h.insert(PROOF_TYPE, proof_type.as_str());
     h.insert(EPOCH, epoch.to_string().as_str());
     h.insert(ATTEMPT, attempt.to_string().as_str());

@@ -43,7 +43,7 @@ pub async fn publish_job(
 ) -> Result<PublishAckFuture, MessageError> {
     let subject = subjects::job(env.epoch, env.proof_type);
     let payload = codec::encode("job envelope", env)?;
-    let h = headers::for_job(&env.id, env.proof_type, env.epoch, env.enqueued_at_us);
+    let h = headers::for_job(&env.id, env.proof_type, env.epoch);
     js.send_publish(
         subject.clone(),
         jetstream::message::PublishMessage::build()

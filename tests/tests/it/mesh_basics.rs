@@ -593,6 +593,16 @@ async fn large_inputs_go_through_the_store_and_jobs_are_legible_to_nats_tools() 
         assert_eq!(h("Prove-Epoch").as_deref(), Some("4"));
         assert_eq!(h("Prove-Job-Id"), Some(big.id().to_hex()));
         assert_eq!(h("Nats-Msg-Id"), Some(big.id().to_hex()));
+        // Ours, besides the de-duplication id (the rest are the direct get's own): each
+        // header is paid for on every publish, store and delivery.
+        let mut ours: Vec<String> = raw
+            .headers
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .filter(|n| n.starts_with("Prove-"))
+            .collect();
+        ours.sort();
+        assert_eq!(ours, ["Prove-Epoch", "Prove-Job-Id", "Prove-Type"]);
         assert!(
             raw.payload.len() < 1024,
             "envelope stays small: {} bytes",
@@ -738,3 +748,4 @@ async fn agents_announce_themselves_and_leave_when_stopped_or_killed() {
     })
     .await
 }
+
