@@ -40,7 +40,9 @@ impl BackendError {
 
 /// A prover. `prove` must be cancel-safe: the agent drops the future to cancel a job (an
 /// epoch was cancelled, or the agent is draining), so a backend running an external
-/// process must kill it on drop.
+/// process must kill it on drop. It must also not block its thread for long: the job's
+/// in-progress acks are sent from the same task, so a `prove` that blocks past AckWait
+/// gets its job redelivered (run CPU-bound work on the blocking pool or in a child process).
 pub trait ProvingBackend: Send + Sync + 'static {
     /// A short name for logs and results (`simulated`, `bb`).
     fn name(&self) -> &'static str;

@@ -103,24 +103,16 @@ async fn handle(
         finish_failed(&inner, &msg, &env, attempt, FailureKind::Expired, error).await;
         return;
     }
-    // The in-flight status is for operators watching proofs that take a while; a job done
-    // sooner than this never shows as in flight, which saves a write per short job.
-    let heartbeat = {
-        let (inner, env) = (inner.clone(), env.clone());
-        Heartbeat::start(msg.clone(), inner.ack_wait, async move {
-            status(&inner, &env, JobState::Proving, attempt, None).await;
-        })
-    };
-
     let started = Instant::now();
+    // The heartbeat ends with the select (it never finishes by itself): a pending in-flight
+    // status is dropped before any final one is written (same connection, so one already
+    // sent reaches the bucket first).
     let outcome = tokio::select! {
         r = execute(&inner, &env, attempt, picked_up) => r,
         _ = cancelled.cancelled() => Err(JobError::Interrupted),
         _ = inner.hand_back.cancelled() => Err(JobError::Interrupted),
+        never = heartbeat(&inner, &msg, &env, attempt) => match never {},
     };
-    // Stop a pending in-flight status before any final one (same connection, so any
-    // already sent reaches the bucket first).
-    drop(heartbeat);
     match outcome {
         Ok((proof, phases)) => {
             let proved_now = phases.is_some();
@@ -486,33 +478,25 @@ const PROVING_STATUS_DELAY: Duration = Duration::from_millis(200);
 
 /// Keeps a job alive while it runs: records its in-flight status once it has run
 /// [`PROVING_STATUS_DELAY`] (short jobs never show as in flight, which saves a write per
-/// job), and sends `+WPI` every third of AckWait. Stops when dropped.
-struct Heartbeat(tokio::task::JoinHandle<()>);
-
-impl Heartbeat {
-    fn start(
-        msg: Arc<Message>,
-        ack_wait: Duration,
-        in_flight: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> Self {
-        let every = (ack_wait / 3).max(PROVING_STATUS_DELAY);
-        Heartbeat(tokio::spawn(async move {
-            tokio::time::sleep(PROVING_STATUS_DELAY).await;
-            in_flight.await;
-            tokio::time::sleep(every - PROVING_STATUS_DELAY).await;
-            loop {
-                if let Err(e) = msg.ack_with(AckKind::Progress).await {
-                    debug!(error = %e, "in-progress ack failed");
-                }
-                tokio::time::sleep(every).await;
-            }
-        }))
-    }
-}
-
-impl Drop for Heartbeat {
-    fn drop(&mut self) {
-        self.0.abort();
+/// job), and sends `+WPI` every third of AckWait. It runs in the job's own task, raced
+/// against the job (a task of its own per job cost a spawn, a move of its state and an
+/// abort on every job); so a backend must not block its async calls — the real one runs
+/// witness generation on the blocking pool and bb as a child process.
+async fn heartbeat(
+    inner: &Inner,
+    msg: &Message,
+    env: &JobEnvelope,
+    attempt: u32,
+) -> std::convert::Infallible {
+    let every = (inner.ack_wait / 3).max(PROVING_STATUS_DELAY);
+    tokio::time::sleep(PROVING_STATUS_DELAY).await;
+    status(inner, env, JobState::Proving, attempt, None).await;
+    tokio::time::sleep(every - PROVING_STATUS_DELAY).await;
+    loop {
+        if let Err(e) = msg.ack_with(AckKind::Progress).await {
+            debug!(error = %e, "in-progress ack failed");
+        }
+        tokio::time::sleep(every).await;
     }
 }
 

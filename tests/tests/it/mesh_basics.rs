@@ -749,3 +749,47 @@ async fn agents_announce_themselves_and_leave_when_stopped_or_killed() {
     .await
 }
 
+/// A proof that takes several AckWaits is kept alive by its agent's in-progress acks: the
+/// server does not hand it to the idle agent beside it, and it is proved and reported once,
+/// on its first attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proof_longer_than_ack_wait_is_kept_alive_not_redelivered() {
+    within(Duration::from_secs(90), async {
+        let mut mesh = Mesh::start(TopologyConfig {
+            ack_wait: Duration::from_secs(2),
+            max_deliver: 5,
+            ..Default::default()
+        })
+        .await;
+        let mut agents = Vec::new();
+        for id in ["a", "b"] {
+            agents.push(
+                InProcessAgent::start(
+                    &mesh.url(),
+                    AgentConfig::new(id, &[], 1),
+                    mesh.store.store.clone(),
+                    sim(Duration::from_secs(7)),
+                )
+                .await,
+            );
+        }
+        let long = job(6, ProofType::RootRollup, 1);
+        mesh.broker.enqueue(long.clone()).await.unwrap();
+
+        let got = collect(&mut mesh.results, 1, Duration::from_secs(30)).await;
+        let r = &got[&long.id()];
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert!(matches!(r[0].outcome, JobOutcome::Proved(_)), "{r:?}");
+        assert_eq!(r[0].attempt, 1, "never redelivered: {r:?}");
+        // An AckWait after the result, still nothing more.
+        assert!(next_result(&mut mesh.results, Duration::from_secs(3))
+            .await
+            .is_none());
+        let mut started = 0;
+        for a in agents {
+            started += a.stop().await.get(|s| &s.started);
+        }
+        assert_eq!(started, 1, "one agent took the job, once");
+    })
+    .await
+}
