@@ -47,7 +47,6 @@ pub(crate) async fn run(
 ) {
     inner.stats.bump(|s| &s.started);
     let attempt = msg.info().map(|i| i.delivered.max(1) as u32).unwrap_or(1);
-    let msg = Arc::new(msg);
 
     let env = match decode(&msg, consumer_type) {
         Ok(env) => env,
@@ -81,7 +80,7 @@ pub(crate) async fn run(
 
 async fn handle(
     inner: Arc<Inner>,
-    msg: Arc<Message>,
+    msg: Message,
     env: JobEnvelope,
     attempt: u32,
     picked_up: Instant,

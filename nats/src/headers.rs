@@ -84,8 +84,9 @@ impl opentelemetry::propagation::Extractor for Extractor<'_> {
 
 /// Headers of a job message. The attempt a job is on is the consumer's delivery count
 /// (shown by any JetStream tool as "delivered"); the status bucket records it too. When it
-/// was enqueued is the message's stream timestamp (and the envelope's `enqueued_at_us`):
-/// every header is paid for on each publish, store and delivery, so none repeats one.
+/// was enqueued is the message's stream timestamp (and the envelope's `enqueued_at_us`), not
+/// a header: each header is paid for on every publish, store and delivery. The one repeat
+/// is the job id, under its own name beside `Nats-Msg-Id`, for people reading with NATS tools.
 pub fn for_job(id: &JobId, proof_type: ProofType, epoch: EpochNumber) -> HeaderMap {
     let mut h = HeaderMap::new();
     let id = id.to_hex();
