@@ -121,6 +121,25 @@ pub fn for_result(
     h
 }
 
+/// Bytes `h` takes in a message: the `NATS/1.0` line, a `name: value` line per value, and
+/// the blank line that ends the block (none of it when there are no headers).
+pub fn wire_len(h: &HeaderMap) -> usize {
+    if h.is_empty() {
+        return 0;
+    }
+    let lines: usize = h
+        .iter()
+        .map(|(name, values)| {
+            let name: &str = name.as_ref();
+            values
+                .iter()
+                .map(|v| name.len() + 2 + v.as_str().len() + 2)
+                .sum::<usize>()
+        })
+        .sum();
+    "NATS/1.0\r\n".len() + lines + 2
+}
+
 /// Reads a header as a string.
 pub fn get<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {
     headers?.get(name).map(|v| v.as_str())
@@ -134,4 +153,21 @@ pub fn job_identity(headers: Option<&HeaderMap>) -> Option<(JobId, ProofType, Ep
         get(headers, PROOF_TYPE)?.parse().ok()?,
         get(headers, EPOCH)?.parse().ok()?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_len_counts_the_header_block_as_sent() {
+        assert_eq!(wire_len(&HeaderMap::new()), 0);
+        let mut h = HeaderMap::new();
+        h.insert(PROOF_TYPE, "merge_rollup");
+        h.append(EPOCH, "7");
+        h.append(EPOCH, "8");
+        let sent =
+            "NATS/1.0\r\nProve-Type: merge_rollup\r\nProve-Epoch: 7\r\nProve-Epoch: 8\r\n\r\n";
+        assert_eq!(wire_len(&h), sent.len());
+    }
 }

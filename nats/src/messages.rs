@@ -35,20 +35,60 @@ pub enum MessageError {
     },
 }
 
+/// A mesh message as it goes on the wire: subject, headers, payload.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub subject: String,
+    pub headers: async_nats::HeaderMap,
+    pub payload: Vec<u8>,
+}
+
+impl Outgoing {
+    /// Bytes of its headers and payload as the server stores and delivers them (the
+    /// subject aside): what `provemesh bench mesh` gives its raw baseline to carry.
+    pub fn stored_len(&self) -> usize {
+        headers::wire_len(&self.headers) + self.payload.len()
+    }
+}
+
+/// The message that enqueues `env`.
+pub fn job_message(env: &JobEnvelope) -> Result<Outgoing, MessageError> {
+    Ok(Outgoing {
+        subject: subjects::job(env.epoch, env.proof_type),
+        headers: headers::for_job(&env.id, env.proof_type, env.epoch),
+        payload: codec::encode("job envelope", env)?,
+    })
+}
+
+/// The message that reports `r`.
+pub fn result_message(r: &JobResult) -> Result<Outgoing, MessageError> {
+    let outcome = match &r.outcome {
+        JobOutcome::Proved(_) => "proved".to_string(),
+        JobOutcome::Failed { kind, .. } => format!("failed:{kind}"),
+    };
+    Ok(Outgoing {
+        subject: subjects::result(r.epoch, &r.id),
+        headers: headers::for_result(&r.id, r.proof_type, r.epoch, r.attempt, &r.agent, &outcome),
+        payload: codec::encode("job result", r)?,
+    })
+}
+
 /// Publishes a job; the returned future resolves to the server's ack, whose `duplicate`
 /// flag says the same job id was already queued within the duplicate window.
 pub async fn publish_job(
     js: &Context,
     env: &JobEnvelope,
 ) -> Result<PublishAckFuture, MessageError> {
-    let subject = subjects::job(env.epoch, env.proof_type);
-    let payload = codec::encode("job envelope", env)?;
-    let h = headers::for_job(&env.id, env.proof_type, env.epoch);
+    let Outgoing {
+        subject,
+        headers,
+        payload,
+    } = job_message(env)?;
     js.send_publish(
         subject.clone(),
         jetstream::message::PublishMessage::build()
             .payload(payload.into())
-            .headers(h),
+            .headers(headers),
     )
     .await
     .map_err(|e| MessageError::Publish {
@@ -60,13 +100,11 @@ pub async fn publish_job(
 /// Publishes a result and waits for the server to store it. A result published twice for
 /// the same job (after a crash between report and ack) is dropped by the server.
 pub async fn publish_result(js: &Context, r: &JobResult) -> Result<(), MessageError> {
-    let subject = subjects::result(r.epoch, &r.id);
-    let payload = codec::encode("job result", r)?;
-    let outcome = match &r.outcome {
-        JobOutcome::Proved(_) => "proved".to_string(),
-        JobOutcome::Failed { kind, .. } => format!("failed:{kind}"),
-    };
-    let h = headers::for_result(&r.id, r.proof_type, r.epoch, r.attempt, &r.agent, &outcome);
+    let Outgoing {
+        subject,
+        headers,
+        payload,
+    } = result_message(r)?;
     let err = |e: async_nats::Error| MessageError::Publish {
         subject: subject.clone(),
         source: e,
@@ -76,7 +114,7 @@ pub async fn publish_result(js: &Context, r: &JobResult) -> Result<(), MessageEr
             subject.clone(),
             jetstream::message::PublishMessage::build()
                 .payload(payload.into())
-                .headers(h),
+                .headers(headers),
         )
         .await
         .map_err(|e| err(e.into()))?;

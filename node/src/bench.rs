@@ -3,18 +3,26 @@
 //! same server, with the same storage, as the baseline. Both read their results the way
 //! the prover node's orchestrator does: an ordered consumer, nothing acknowledged.
 //!
+//! The baseline's messages carry as many bytes as the mesh's: a job's inputs and a result's
+//! proof reference have to travel whatever carries them, so the ratio says what the mesh
+//! costs beyond moving them. A second raw run per round, with empty messages, shows what
+//! moving them costs.
+//!
 //! Proofs are zero-cost simulated ones, so what is measured is the mesh itself: envelope
 //! codec, priority sweep across the per-type consumers, doorbells, proof store writes
 //! (in memory here), status updates, result publishing and acknowledgement.
 
 use anyhow::Context as _;
 use async_nats::jetstream;
+use bench_raw::RawShape;
 use clap::{Args, Subcommand};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use provemesh_agent::{Agent, AgentConfig, SimulatedBackend, SimulatedConfig};
 use provemesh_broker::{Broker, NewJob};
 use provemesh_common::circuit::SimulatedCircuitInputs;
-use provemesh_common::{EpochNumber, ProofType};
+use provemesh_common::{
+    AgentId, EpochNumber, InputRef, JobEnvelope, JobOutcome, JobResult, ProofRef, ProofType,
+};
 use provemesh_harness::NatsServer;
 use provemesh_nats::{Topology, TopologyConfig};
 use provemesh_store::ProofStore;
@@ -85,9 +93,13 @@ struct Row {
     mesh_tps: f64,
     /// Agent pull requests per job, and those answered with no job.
     mesh_pulls: (f64, f64),
+    /// The raw loop carrying the mesh's bytes (the baseline), and carrying none.
     raw_tps: f64,
-    /// Mesh / raw throughput of each round: median, lowest, highest.
+    raw_empty_tps: f64,
+    /// Mesh / raw throughput of each round: median, lowest, highest; against the
+    /// baseline, and against the raw loop's empty messages.
     ratio: (f64, f64, f64),
+    ratio_empty: (f64, f64, f64),
     mesh_lat: (f64, f64),
     raw_lat: (f64, f64),
 }
@@ -107,9 +119,14 @@ impl MeshBench {
         // On the main thread: the server dies with it, even if the benchmark is killed.
         let nats = NatsServer::start().context("starting nats-server")?;
         let url = nats.url();
+        let shape = mesh_message_sizes()?;
         println!(
             "provemesh bench mesh: nats-server (file storage) on {url}; {} rounds of {} jobs per throughput run, concurrency {} per agent, latency at {} jobs/s",
             self.rounds, self.jobs, self.concurrency, self.rate
+        );
+        println!(
+            "raw baseline: {}-byte jobs and {}-byte results, the size of the mesh's own (headers and payload); a second raw run per round carries empty messages",
+            shape.job_len, shape.result_len
         );
         let topo = Topology::apply(connect(&url).await?, TopologyConfig::default()).await?;
         let store = ProofStore::in_memory();
@@ -119,6 +136,7 @@ impl MeshBench {
         for &n in &self.agents {
             let (mut mesh_cost, mut raw_cost) = (Meter::ZERO, Meter::ZERO);
             let (mut mesh_tps, mut raw_tps, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut raw_empty_tps, mut ratios_empty) = (Vec::new(), Vec::new());
             let mut pulls = (0.0, 0.0);
             for _ in 0..self.rounds {
                 let before = Meter::read(&nats);
@@ -128,19 +146,25 @@ impl MeshBench {
                 mesh_cost = mesh_cost.plus(Meter::read(&nats).minus(&before));
                 epoch += 1;
                 let before = Meter::read(&nats);
-                let raw = self.raw_throughput(&url, n, epoch).await?;
+                let raw = self.raw_throughput(&url, n, epoch, shape).await?;
                 raw_cost = raw_cost.plus(Meter::read(&nats).minus(&before));
                 epoch += 1;
-                println!("  {n:>3} agents: mesh {tps:>7.0} jobs/s, raw {raw:>7.0} jobs/s");
+                let raw_empty = self.raw_throughput(&url, n, epoch, RawShape::EMPTY).await?;
+                epoch += 1;
+                println!(
+                    "  {n:>3} agents: mesh {tps:>7.0} jobs/s, raw {raw:>7.0} jobs/s, raw empty {raw_empty:>7.0} jobs/s"
+                );
                 pulls = (pulls.0 + p.0, pulls.1 + p.1);
                 mesh_tps.push(tps);
                 raw_tps.push(raw);
+                raw_empty_tps.push(raw_empty);
                 ratios.push(tps / raw);
+                ratios_empty.push(tps / raw_empty);
             }
             let mesh_lat = self
                 .mesh_latency(&url, &broker, &store, n, EpochNumber(epoch))
                 .await?;
-            let raw_lat = self.raw_latency(&url, n, epoch + 1).await?;
+            let raw_lat = self.raw_latency(&url, n, epoch + 1, shape).await?;
             epoch += 2;
             println!(
                 "  {n:>3} agents: dispatch p99 mesh {:.2} ms, raw {:.2} ms",
@@ -155,11 +179,9 @@ impl MeshBench {
                 mesh_tps: median(&mut mesh_tps),
                 mesh_pulls: (pulls.0 / rounds, pulls.1 / rounds),
                 raw_tps: median(&mut raw_tps),
-                ratio: (
-                    median(&mut ratios),
-                    ratios.iter().copied().fold(f64::INFINITY, f64::min),
-                    ratios.iter().copied().fold(0.0, f64::max),
-                ),
+                raw_empty_tps: median(&mut raw_empty_tps),
+                ratio: spread(&mut ratios),
+                ratio_empty: spread(&mut ratios_empty),
                 mesh_lat,
                 raw_lat,
             });
@@ -170,6 +192,8 @@ impl MeshBench {
             "mesh jobs/s",
             "raw JetStream jobs/s",
             "mesh / raw (lowest–highest round)",
+            "raw jobs/s, empty msgs",
+            "mesh / raw empty",
             "mesh dispatch p50 / p99 (ms)",
             "raw dispatch p50 / p99 (ms)",
             "server msgs/job mesh / raw",
@@ -181,12 +205,9 @@ impl MeshBench {
                 r.agents.to_string(),
                 format!("{:.0}", r.mesh_tps),
                 format!("{:.0}", r.raw_tps),
-                format!(
-                    "{:.0}% ({:.0}–{:.0}%)",
-                    100.0 * r.ratio.0,
-                    100.0 * r.ratio.1,
-                    100.0 * r.ratio.2
-                ),
+                percent_spread(r.ratio),
+                format!("{:.0}", r.raw_empty_tps),
+                percent_spread(r.ratio_empty),
                 format!("{:.2} / {:.2}", r.mesh_lat.0, r.mesh_lat.1),
                 format!("{:.2} / {:.2}", r.raw_lat.0, r.raw_lat.1),
                 format!("{:.1} / {:.1}", r.mesh_cost.msgs, r.raw_cost.msgs),
@@ -443,6 +464,59 @@ fn bench_job(epoch: EpochNumber, i: usize) -> NewJob {
         inputs: inputs.encode().map(Into::into).unwrap_or_default(),
         deadline_ms: None,
     }
+}
+
+/// The raw baseline's message sizes: those of the mesh's job and result messages for a
+/// bench job, made by the mesh's own encoders.
+fn mesh_message_sizes() -> anyhow::Result<RawShape> {
+    let epoch = EpochNumber(1);
+    let job = bench_job(epoch, 0);
+    let id = job.id();
+    let envelope = JobEnvelope {
+        version: provemesh_common::job::ENVELOPE_VERSION,
+        id,
+        proof_type: job.proof_type,
+        epoch,
+        inputs: InputRef::Inline(job.inputs),
+        enqueued_at_us: provemesh_common::unix_micros(),
+        deadline_ms: None,
+    };
+    let result = JobResult {
+        id,
+        proof_type: job.proof_type,
+        epoch,
+        attempt: 1,
+        agent: AgentId("bench-0".into()),
+        outcome: JobOutcome::Proved(ProofRef {
+            key: ProofStore::proof_key(epoch, &id),
+            size: SimulatedConfig::instant().proof_size as u64,
+            sha256: [0; 32],
+        }),
+        prove_ms: 0,
+        finished_at_ms: provemesh_common::unix_millis(),
+    };
+    Ok(RawShape {
+        job_len: provemesh_nats::messages::job_message(&envelope)?.stored_len(),
+        result_len: provemesh_nats::messages::result_message(&result)?.stored_len(),
+    })
+}
+
+/// Median, lowest and highest.
+fn spread(v: &mut [f64]) -> (f64, f64, f64) {
+    (
+        median(v),
+        v.iter().copied().fold(f64::INFINITY, f64::min),
+        v.iter().copied().fold(0.0, f64::max),
+    )
+}
+
+fn percent_spread((median, low, high): (f64, f64, f64)) -> String {
+    format!(
+        "{:.0}% ({:.0}–{:.0}%)",
+        100.0 * median,
+        100.0 * low,
+        100.0 * high
+    )
 }
 
 /// The middle value (the mean of the middle two for an even count); NaN when empty.

@@ -1,16 +1,49 @@
 //! The baseline of `provemesh bench mesh`: a bare JetStream loop doing what the mesh does
-//! for a job, with none of its features. A work-queue stream of tiny payloads with one
-//! consumer; workers long-poll it in batches, publish a result per message (waiting for
-//! the server's ack), then ack the message; results are read by an ordered consumer.
+//! for a job, with none of its features. A work-queue stream with one consumer; workers
+//! long-poll it in batches, publish a result per message (waiting for the server's ack),
+//! then ack the message; results are read by an ordered consumer. Its messages carry as
+//! many bytes as the mesh's (see [`RawShape`]), or none.
 
 use super::{connect, percentiles, MeshBench};
 use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer::pull, stream};
+use bytes::{BufMut as _, Bytes, BytesMut};
 use futures::StreamExt;
 use provemesh_common::unix_micros;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+
+/// The bytes the raw loop's messages carry: as many as the mesh's job and result messages
+/// (headers and payload, as the mesh's own encoders make them), so the baseline moves the
+/// same data and the ratio measures what the mesh does beyond moving it; or none at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RawShape {
+    pub job_len: usize,
+    pub result_len: usize,
+}
+
+impl RawShape {
+    pub const EMPTY: RawShape = RawShape {
+        job_len: 0,
+        result_len: 0,
+    };
+
+    /// A job's payload: `head` (a sequence number or a timestamp), then a space and filler
+    /// up to `job_len` bytes.
+    fn job(&self, head: &str) -> Bytes {
+        let mut b = BytesMut::with_capacity(self.job_len.max(head.len()));
+        b.put_slice(head.as_bytes());
+        if b.len() < self.job_len {
+            b.put_bytes(b' ', self.job_len - b.len());
+        }
+        b.freeze()
+    }
+
+    fn result(&self) -> Bytes {
+        Bytes::from(vec![b'r'; self.result_len])
+    }
+}
 
 impl MeshBench {
     async fn raw_setup(
@@ -51,9 +84,11 @@ impl MeshBench {
         url: &str,
         run: u64,
         n: usize,
+        shape: RawShape,
         lat: Arc<std::sync::Mutex<Vec<u64>>>,
     ) -> anyhow::Result<(CancellationToken, Vec<tokio::task::JoinHandle<()>>)> {
         let stop = CancellationToken::new();
+        let result = shape.result();
         let mut handles = Vec::new();
         for _ in 0..n {
             let js = connect(url).await?;
@@ -64,6 +99,7 @@ impl MeshBench {
                 .await
                 .map_err(|e| anyhow::anyhow!(e))?;
             let (stop, lat, conc) = (stop.clone(), lat.clone(), self.concurrency);
+            let result = result.clone();
             handles.push(tokio::spawn(async move {
                 while !stop.is_cancelled() {
                     let Ok(mut batch) = consumer
@@ -77,17 +113,15 @@ impl MeshBench {
                     };
                     let mut tasks = Vec::new();
                     while let Some(Ok(m)) = batch.next().await {
-                        if let Ok(ts) = std::str::from_utf8(&m.payload).unwrap_or("").parse::<u64>()
-                        {
+                        let head = m.payload.split(|&b| b == b' ').next().unwrap_or_default();
+                        if let Ok(ts) = std::str::from_utf8(head).unwrap_or("").parse::<u64>() {
                             if let Ok(mut v) = lat.lock() {
                                 v.push(unix_micros().saturating_sub(ts));
                             }
                         }
-                        let js = js.clone();
+                        let (js, result) = (js.clone(), result.clone());
                         tasks.push(tokio::spawn(async move {
-                            if let Ok(ack) =
-                                js.publish(format!("raw{run}.res"), m.payload.clone()).await
-                            {
+                            if let Ok(ack) = js.publish(format!("raw{run}.res"), result).await {
                                 let _ = ack.await;
                             }
                             let _ = m.ack().await;
@@ -128,9 +162,10 @@ impl MeshBench {
         url: &str,
         n: usize,
         run: u64,
+        shape: RawShape,
     ) -> anyhow::Result<f64> {
         self.raw_setup(url, run).await?;
-        let (stop, handles) = self.raw_workers(url, run, n, Arc::default()).await?;
+        let (stop, handles) = self.raw_workers(url, run, n, shape, Arc::default()).await?;
         let js = connect(url).await?;
         let t0 = Instant::now();
         let count = self.jobs;
@@ -144,7 +179,7 @@ impl MeshBench {
                     }
                 }
                 acks.push_back(
-                    js.publish(format!("raw{run}.job"), i.to_string().into())
+                    js.publish(format!("raw{run}.job"), shape.job(&i.to_string()))
                         .await?,
                 );
             }
@@ -168,18 +203,22 @@ impl MeshBench {
         url: &str,
         n: usize,
         run: u64,
+        shape: RawShape,
     ) -> anyhow::Result<(f64, f64)> {
         self.raw_setup(url, run).await?;
         let lat = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (stop, handles) = self.raw_workers(url, run, n, lat.clone()).await?;
+        let (stop, handles) = self.raw_workers(url, run, n, shape, lat.clone()).await?;
         tokio::time::sleep(Duration::from_millis(200)).await;
         let js = connect(url).await?;
         let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / self.rate as f64));
         for _ in 0..self.latency_jobs {
             tick.tick().await;
-            js.publish(format!("raw{run}.job"), unix_micros().to_string().into())
-                .await?
-                .await?;
+            js.publish(
+                format!("raw{run}.job"),
+                shape.job(&unix_micros().to_string()),
+            )
+            .await?
+            .await?;
         }
         self.raw_collect(url, run, self.latency_jobs).await?;
         stop.cancel();
