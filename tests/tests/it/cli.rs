@@ -400,11 +400,25 @@ fn bench_mesh_prints_its_table_against_the_raw_loop() {
     assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
     for column in [
         "mesh / raw (lowest–highest round)",
+        "mesh / raw empty",
         "agent pulls/job (empty)",
         "server msgs/job mesh / raw",
     ] {
         assert!(r.stdout.contains(column), "{column}: {}", r.stdout);
     }
+    // The baseline carries the mesh's own message sizes, measured by its encoders.
+    let sizes: Vec<usize> = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("raw baseline: "))
+        .unwrap_or_else(|| panic!("the baseline's sizes: {}", r.stdout))
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert!(
+        matches!(sizes[..], [job, result] if job > 100 && result > 100),
+        "{sizes:?}"
+    );
     let rounds = r.stdout.matches("2 agents: mesh").count();
     assert_eq!(rounds, 2, "one line per round: {}", r.stdout);
     let row = r
