@@ -1,5 +1,6 @@
 //! What an agent keeps up with on the mesh besides its jobs: epoch cancellations, and its
-//! own presence for the nodes counting proving capacity.
+//! own presence for the nodes counting proving capacity (and the fleet's size, which
+//! spaces its safety sweeps).
 
 use crate::runtime::{pause, Inner};
 use futures::StreamExt;
@@ -91,6 +92,7 @@ pub(crate) async fn announce_presence(
     let every = (ttl / 3).max(Duration::from_millis(100));
     let conc = inner.cfg.concurrency;
     let mut failing = false;
+    let mut next = Duration::from_millis(500).min(every);
     loop {
         let p = provemesh_common::AgentPresence {
             agent: inner.cfg.id.clone(),
@@ -101,16 +103,29 @@ pub(crate) async fn announce_presence(
             seen_at_ms: provemesh_common::unix_millis(),
         };
         match provemesh_nats::messages::put_presence(&bucket, &p).await {
-            Ok(()) => failing = false,
+            Ok(()) => {
+                failing = false;
+                // The bucket's live entries (and the departures of the last TTL, which
+                // leave a marker until it ends): near enough to space the safety sweeps.
+                if let Ok(n) = provemesh_nats::messages::count_agents(&bucket).await {
+                    inner
+                        .stats
+                        .fleet
+                        .store(n, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
             Err(e) if !failing => {
                 failing = true;
                 warn!(agent = %inner.cfg.id, error = %e, "cannot announce this agent's presence; retrying");
             }
             Err(_) => {}
         }
+        // The first refreshes come sooner (1, 2, 4… s): a fleet started together is
+        // counted once it has announced itself, not a full period later.
+        next = (next * 2).min(every);
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(every) => {}
+            _ = tokio::time::sleep(next) => {}
         }
     }
     if let Err(e) = provemesh_nats::messages::remove_presence(&bucket, &inner.cfg.id.0).await {

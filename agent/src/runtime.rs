@@ -13,8 +13,14 @@
 //! count). Instead it joins the queue groups of its types' doorbells (`prove.ready.<type>`),
 //! which the broker rings once per job enqueued, so each ring wakes exactly one idle
 //! agent, which then sweeps. A full agent leaves the groups, so rings go to agents that
-//! can take the job. Rings are best effort; a safety sweep every `idle_sweep` picks up
-//! anything enqueued without one (e.g. by other tooling).
+//! can take the job. Rings are best effort; a safety sweep picks up anything enqueued
+//! without one (e.g. by other tooling, or back after AckWait from a killed agent). What
+//! it must guarantee is that *some* idle agent asks each queue soon, not that every one
+//! does: an idle agent sweeps every `idle_sweep` in a fleet of up to
+//! [`SWEEPERS_PER_INTERVAL`] agents, and proportionally less often in a larger one (at
+//! most [`MAX_SWEEP_STRETCH`] times less), at a random point of its interval. The fleet
+//! as a whole keeps asking each queue about as often, and a large idle fleet does not
+//! load the server with a pull per queue per agent per second.
 //!
 //! Pulls are kept few, since each is a request and often an answer for the server to
 //! handle. A queue found empty is not asked again while the agent keeps a free slot and
@@ -61,6 +67,26 @@ const FULL_LINGER: Duration = Duration::from_millis(50);
 /// proof, and bounded: a slot freed is filled within this.
 const GATHER: Duration = Duration::from_millis(1);
 
+/// How many agents of a fleet between them make the safety sweeps of one `idle_sweep`:
+/// in a larger fleet each agent sweeps that much less often.
+pub(crate) const SWEEPERS_PER_INTERVAL: u64 = 16;
+
+/// The longest an idle agent's safety sweep is put off, as a multiple of `idle_sweep`
+/// (where few agents of a large fleet serve a proof type, a job of that type queued
+/// without a ring waits at most this for one of them).
+pub(crate) const MAX_SWEEP_STRETCH: u64 = 8;
+
+/// How long an idle agent waits for a ring before its safety sweep: `idle_sweep`
+/// stretched by the fleet's size past [`SWEEPERS_PER_INTERVAL`] agents (at most
+/// [`MAX_SWEEP_STRETCH`] times), at a uniformly random point between half and one and a
+/// half of that, so that the fleet's sweeps spread out instead of coming all at once.
+pub(crate) fn safety_sweep_wait(idle_sweep: Duration, fleet: u64, draw: f64) -> Duration {
+    let stretch = fleet
+        .div_ceil(SWEEPERS_PER_INTERVAL)
+        .clamp(1, MAX_SWEEP_STRETCH);
+    idle_sweep.mul_f64(stretch as f64 * (0.5 + draw.clamp(0.0, 1.0)))
+}
+
 /// Longest wait for the answer to a non-waiting pull.
 const PULL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -91,6 +117,9 @@ pub struct AgentStats {
     /// scheduling costs the server beyond the jobs themselves.
     pub pulls: AtomicU64,
     pub empty_pulls: AtomicU64,
+    /// Agents on the mesh as this agent last counted them (0 until counted): it spaces the
+    /// agent's safety sweeps.
+    pub fleet: AtomicU64,
     /// Jobs handed back because no slot was free when they arrived (the sweep takes at
     /// most as many jobs as free slots, so this stays 0 unless that invariant breaks).
     pub overflow: AtomicU64,
@@ -285,7 +314,11 @@ impl Agent {
                         biased;
                         _ = shutdown.cancelled() => break,
                         r = ring(&mut bell) => Some(r.and_then(|m| subjects::ready_type(&m.subject))),
-                        _ = tokio::time::sleep(inner.cfg.idle_sweep) => None,
+                        _ = tokio::time::sleep(safety_sweep_wait(
+                            inner.cfg.idle_sweep,
+                            inner.stats.get(|s| &s.fleet),
+                            rand::random::<f64>(),
+                        )) => None,
                     };
                     woken_by_ring = rung.is_some();
                     let only = rung.flatten();
@@ -459,6 +492,27 @@ pub(crate) async fn pause(shutdown: &CancellationToken, d: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_larger_fleet_sweeps_less_often_per_agent_and_as_often_as_a_whole() {
+        let s = Duration::from_secs(1);
+        // Up to 16 agents: every agent sweeps about every second, half to one and a half.
+        for fleet in [0, 1, 16] {
+            assert_eq!(safety_sweep_wait(s, fleet, 0.0), Duration::from_millis(500));
+            assert_eq!(safety_sweep_wait(s, fleet, 0.5), s);
+            assert_eq!(
+                safety_sweep_wait(s, fleet, 1.0),
+                Duration::from_millis(1500)
+            );
+        }
+        // 64 agents: each every 4 s on average, so the fleet still asks each queue about
+        // 16 times a second.
+        assert_eq!(safety_sweep_wait(s, 64, 0.5), Duration::from_secs(4));
+        assert_eq!(safety_sweep_wait(s, 17, 0.5), Duration::from_secs(2));
+        // However large the fleet, no agent waits more than 8 (± half) intervals.
+        assert_eq!(safety_sweep_wait(s, 10_000, 0.5), Duration::from_secs(8));
+        assert_eq!(safety_sweep_wait(s, 10_000, 7.0), Duration::from_secs(12));
+    }
 
     #[tokio::test]
     async fn gathering_slots_is_bounded_and_keeps_none_of_them() {

@@ -194,6 +194,21 @@ pub async fn put_presence(agents: &kv::Store, p: &AgentPresence) -> Result<(), M
     Ok(())
 }
 
+/// About how many agents are present: the bucket's entries, counted by the server (one
+/// request however many there are). An agent that stopped within the last TTL still
+/// counts, by the marker it left.
+pub async fn count_agents(agents: &kv::Store) -> Result<u64, MessageError> {
+    let info = agents
+        .stream
+        .get_info()
+        .await
+        .map_err(|e| MessageError::Agents {
+            op: "count",
+            source: e.into(),
+        })?;
+    Ok(info.state.messages)
+}
+
 /// Withdraws an agent's presence (a clean stop; a killed agent's expires instead).
 pub async fn remove_presence(agents: &kv::Store, agent: &str) -> Result<(), MessageError> {
     agents

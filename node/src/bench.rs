@@ -84,6 +84,10 @@ pub struct MeshBench {
     /// the raw run beside it see the same drift, so their ratio is taken per round.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
+    /// Seconds the idle fleet (agents and no jobs) is watched, once every agent has
+    /// counted the fleet.
+    #[arg(long, default_value_t = 6)]
+    pub idle_secs: u64,
 }
 
 struct Row {
@@ -101,6 +105,9 @@ struct Row {
     ratio: (f64, f64, f64),
     ratio_empty: (f64, f64, f64),
     mesh_lat: (f64, f64),
+    /// With no jobs at all: pull requests per second the idle agents send (their safety
+    /// sweeps) and the server CPU they cost, as a share of one core.
+    idle: (f64, f64),
     raw_lat: (f64, f64),
 }
 
@@ -111,9 +118,10 @@ impl MeshBench {
             || self.concurrency == 0
             || self.rate == 0
             || self.rounds == 0
+            || self.idle_secs == 0
         {
             anyhow::bail!(
-                "agents must be 1..=512 and jobs, concurrency, rate and rounds at least 1"
+                "agents must be 1..=512 and jobs, concurrency, rate, rounds and idle-secs at least 1"
             );
         }
         // On the main thread: the server dies with it, even if the benchmark is killed.
@@ -161,6 +169,7 @@ impl MeshBench {
                 ratios.push(tps / raw);
                 ratios_empty.push(tps / raw_empty);
             }
+            let idle = self.mesh_idle(&url, &nats, &store, n).await?;
             let mesh_lat = self
                 .mesh_latency(&url, &broker, &store, n, EpochNumber(epoch))
                 .await?;
@@ -184,6 +193,7 @@ impl MeshBench {
                 ratio_empty: spread(&mut ratios_empty),
                 mesh_lat,
                 raw_lat,
+                idle,
             });
         }
         let mut t = Table::new();
@@ -199,6 +209,7 @@ impl MeshBench {
             "server msgs/job mesh / raw",
             "agent pulls/job (empty)",
             "CPU µs/job server + bench, mesh / raw",
+            "idle agents: pulls/s, server CPU",
         ]);
         for r in &rows {
             t.add_row(vec![
@@ -219,6 +230,7 @@ impl MeshBench {
                     r.raw_cost.server_cpu * 1e6,
                     r.raw_cost.bench_cpu * 1e6
                 ),
+                format!("{:.0}, {:.1}%", r.idle.0, 100.0 * r.idle.1),
             ]);
         }
         println!("\n{t}");
@@ -298,6 +310,36 @@ impl MeshBench {
             self.jobs as f64 / elapsed.as_secs_f64(),
             (per_job(|s| &s.pulls), per_job(|s| &s.empty_pulls)),
         ))
+    }
+
+    /// What `n` agents cost while there is no job at all: their pulls per second and the
+    /// server's CPU (share of one core), over `idle_secs` once every agent counted them.
+    async fn mesh_idle(
+        &self,
+        url: &str,
+        nats: &NatsServer,
+        store: &ProofStore,
+        n: usize,
+    ) -> anyhow::Result<(f64, f64)> {
+        let (stop, handles, stats) = self.start_agents(url, store, n, false).await?;
+        // Until each has counted the whole fleet (agents recount 1, 2, 4… s after they
+        // start), then past the sweeps they had planned before.
+        let counted = Instant::now();
+        while stats.iter().any(|s| s.get(|s| &s.fleet) < n as u64)
+            && counted.elapsed() < Duration::from_secs(30)
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let pulls = || stats.iter().map(|s| s.get(|s| &s.pulls)).sum::<u64>();
+        let (before, cpu) = (pulls(), Meter::read(nats));
+        let t0 = Instant::now();
+        tokio::time::sleep(Duration::from_secs(self.idle_secs)).await;
+        let secs = t0.elapsed().as_secs_f64();
+        let cost = Meter::read(nats).minus(&cpu);
+        let after = pulls();
+        stop_agents(stop, handles).await?;
+        Ok(((after - before) as f64 / secs, cost.server_cpu / secs))
     }
 
     async fn mesh_latency(

@@ -395,6 +395,8 @@ fn bench_mesh_prints_its_table_against_the_raw_loop() {
         "20",
         "--rate",
         "200",
+        "--idle-secs",
+        "1",
     ];
     let r = run("provemesh", &args, &[]);
     assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
@@ -403,6 +405,7 @@ fn bench_mesh_prints_its_table_against_the_raw_loop() {
         "mesh / raw empty",
         "agent pulls/job (empty)",
         "server msgs/job mesh / raw",
+        "idle agents: pulls/s, server CPU",
     ] {
         assert!(r.stdout.contains(column), "{column}: {}", r.stdout);
     }
@@ -433,9 +436,11 @@ fn bench_mesh_prints_its_table_against_the_raw_loop() {
         assert!(!quiet.contains("event:"), "{quiet}");
     }
 
-    let r = run("provemesh", &["bench", "mesh", "--rounds", "0"], &[]);
-    assert_ne!(r.code, Some(0));
-    assert!(r.stderr.contains("rounds"), "{}", r.stderr);
+    for zero in ["--rounds", "--idle-secs"] {
+        let r = run("provemesh", &["bench", "mesh", zero, "0"], &[]);
+        assert_ne!(r.code, Some(0));
+        assert!(r.stderr.contains(&zero[2..]), "{}", r.stderr);
+    }
 }
 
 /// `provemesh crs generate`: the INSECURE devnet CRS, with its warning; the same points as

@@ -793,3 +793,77 @@ async fn a_proof_longer_than_ack_wait_is_kept_alive_not_redelivered() {
     })
     .await
 }
+
+/// The safety sweep is for the fleet, not for each agent: 48 idle agents ask their queues
+/// a third as often each as a lone agent would, and a job queued without a ring (by other
+/// tooling) is still taken within a few seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_idle_fleet_sweeps_less_often_each_and_still_finds_jobs_nobody_rang_for() {
+    within(Duration::from_secs(120), async {
+        const FLEET: usize = 48;
+        let nats = NatsServer::start().expect("nats");
+        let topo = topology(&nats.url(), Default::default()).await;
+        let b = broker(topo.clone(), ProofStore::in_memory());
+        let mut results = b.results("node", None).await.unwrap();
+        let store = ProofStore::in_memory();
+        let mut agents = Vec::new();
+        for i in 0..FLEET {
+            let cfg = AgentConfig::new(format!("idle-{i}"), &[], 1);
+            agents.push(
+                InProcessAgent::start(&nats.url(), cfg, store.clone(), sim(Duration::ZERO)).await,
+            );
+        }
+        // Each agent counts the fleet when it announces itself (1, 2, 4… s after it starts).
+        eventually(
+            Duration::from_secs(30),
+            "every agent counted the fleet",
+            || async {
+                agents
+                    .iter()
+                    .all(|a| a.stats.get(|s| &s.fleet) >= FLEET as u64)
+            },
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let pulls = || {
+            agents
+                .iter()
+                .map(|a| a.stats.get(|s| &s.pulls))
+                .sum::<u64>()
+        };
+        let (before, t0) = (pulls(), std::time::Instant::now());
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        let per_second = (pulls() - before) as f64 / t0.elapsed().as_secs_f64();
+        // A sweep per agent per second would be 48 × 8 = 384 pulls a second; each now
+        // sweeps every 3 s on average (128 a second).
+        assert!(
+            per_second < 250.0,
+            "{per_second:.0} pulls/s from {FLEET} idle agents"
+        );
+
+        // Queued with no ring, as another tool would: one of the fleet's sweeps finds it.
+        let new = job(1, ProofType::MergeRollup, 1);
+        let envelope = provemesh_common::JobEnvelope {
+            version: provemesh_common::job::ENVELOPE_VERSION,
+            id: new.id(),
+            proof_type: new.proof_type,
+            epoch: new.epoch,
+            inputs: provemesh_common::InputRef::Inline(new.inputs.clone()),
+            enqueued_at_us: provemesh_common::unix_micros(),
+            deadline_ms: None,
+        };
+        provemesh_nats::messages::publish_job(&topo.js, &envelope)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let got = next_result(&mut results, Duration::from_secs(15)).await;
+        for a in agents {
+            a.stop().await;
+        }
+        let got = got.expect("the job nobody rang for was found by a sweep");
+        assert_eq!(got.id, new.id());
+        assert!(matches!(got.outcome, JobOutcome::Proved(_)), "{got:?}");
+    })
+    .await
+}
