@@ -132,7 +132,9 @@ pub struct AgentConfig {
     pub drain_deadline: Duration,
     /// Polled for a spot termination notice, which starts the drain early.
     pub termination_notice: Option<TerminationNotice>,
-    /// How often an idle agent sweeps its queues without a doorbell ring.
+    /// How often an idle agent sweeps its queues without a doorbell ring, in a fleet of up
+    /// to 16 agents; in a larger one each agent sweeps proportionally less often (at most
+    /// 8 times less), so the fleet as a whole asks each queue about as often.
     pub idle_sweep: Duration,
     /// Most jobs taken in one pull (never more than free slots).
     pub max_fetch_batch: usize,
