@@ -72,6 +72,7 @@ async fn each_role_can_do_its_job_and_nothing_else() {
         let cfg = AgentConfig::new("merge-only", &[ProofType::MergeRollup], 1);
         let topo = Topology::bind(mjs.clone(), TopologyConfig::default(), &cfg.proof_types).await.expect("agent binds to its types");
         let agent = Agent::new(cfg, topo, store.store.clone(), Arc::new(SimulatedBackend::new(sim(Duration::ZERO)))).unwrap();
+        let stats = agent.stats();
         let stop = tokio_util::sync::CancellationToken::new();
         let h = tokio::spawn(agent.run(stop.clone()));
         let got = collect(&mut results, 1, Duration::from_secs(20)).await;
@@ -81,6 +82,8 @@ async fn each_role_can_do_its_job_and_nothing_else() {
         assert_eq!(present.len(), 1, "{present:?}");
         assert_eq!(present[0].agent.0, "merge-only");
         assert_eq!(present[0].proof_types, [ProofType::MergeRollup]);
+        // …and counts the fleet, which spaces its safety sweeps.
+        eventually(Duration::from_secs(10), "the agent counted itself", || async { stats.get(|s| &s.fleet) == 1 }).await;
         // …but cannot reach the root rollup consumer at all.
         assert!(Topology::bind(mjs.clone(), TopologyConfig::default(), &[ProofType::RootRollup]).await.is_err());
         let mclient = mjs.client();
