@@ -25,6 +25,20 @@ impl NewJob {
     pub fn id(&self) -> JobId {
         JobId::derive(self.proof_type, &self.inputs)
     }
+
+    /// This job's envelope, enqueued at `enqueued_at_us`, carrying its inputs inline (the
+    /// broker moves inputs over the inline limit to the store and points at them instead).
+    pub fn inline_envelope(self, enqueued_at_us: u64) -> JobEnvelope {
+        JobEnvelope {
+            version: ENVELOPE_VERSION,
+            id: self.id(),
+            proof_type: self.proof_type,
+            epoch: self.epoch,
+            inputs: InputRef::Inline(self.inputs),
+            enqueued_at_us,
+            deadline_ms: self.deadline_ms,
+        }
+    }
 }
 
 /// The outcome of enqueueing one job.
@@ -128,34 +142,25 @@ impl Broker {
     }
 
     async fn envelope(&self, j: NewJob, now: u64) -> Result<JobEnvelope, BrokerError> {
-        let id = j.id();
-        let inputs = if j.inputs.len() <= INLINE_INPUT_LIMIT {
-            InputRef::Inline(j.inputs)
-        } else {
-            let key = ProofStore::input_key(j.epoch, &id);
+        let inputs = j.inputs.clone();
+        let mut env = j.inline_envelope(now);
+        if inputs.len() > INLINE_INPUT_LIMIT {
+            let key = ProofStore::input_key(env.epoch, &env.id);
             let r = self
                 .store
-                .put(&key, j.inputs)
+                .put(&key, inputs)
                 .await
                 .map_err(|source| BrokerError::Store {
-                    job: id.to_hex(),
-                    epoch: j.epoch,
+                    job: env.id.to_hex(),
+                    epoch: env.epoch,
                     source,
                 })?;
-            InputRef::Object {
+            env.inputs = InputRef::Object {
                 key: r.key,
                 size: r.size,
                 sha256: r.sha256,
-            }
-        };
-        Ok(JobEnvelope {
-            version: ENVELOPE_VERSION,
-            id,
-            proof_type: j.proof_type,
-            epoch: j.epoch,
-            inputs,
-            enqueued_at_us: now,
-            deadline_ms: j.deadline_ms,
-        })
+            };
+        }
+        Ok(env)
     }
 }

@@ -20,9 +20,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use provemesh_agent::{Agent, AgentConfig, SimulatedBackend, SimulatedConfig};
 use provemesh_broker::{Broker, NewJob};
 use provemesh_common::circuit::SimulatedCircuitInputs;
-use provemesh_common::{
-    AgentId, EpochNumber, InputRef, JobEnvelope, JobOutcome, JobResult, ProofRef, ProofType,
-};
+use provemesh_common::{AgentId, EpochNumber, JobOutcome, JobResult, ProofRef, ProofType};
 use provemesh_harness::NatsServer;
 use provemesh_nats::{Topology, TopologyConfig};
 use provemesh_store::ProofStore;
@@ -512,20 +510,11 @@ fn bench_job(epoch: EpochNumber, i: usize) -> NewJob {
 /// bench job, made by the mesh's own encoders.
 fn mesh_message_sizes() -> anyhow::Result<RawShape> {
     let epoch = EpochNumber(1);
-    let job = bench_job(epoch, 0);
-    let id = job.id();
-    let envelope = JobEnvelope {
-        version: provemesh_common::job::ENVELOPE_VERSION,
-        id,
-        proof_type: job.proof_type,
-        epoch,
-        inputs: InputRef::Inline(job.inputs),
-        enqueued_at_us: provemesh_common::unix_micros(),
-        deadline_ms: None,
-    };
+    let envelope = bench_job(epoch, 0).inline_envelope(provemesh_common::unix_micros());
+    let (id, proof_type) = (envelope.id, envelope.proof_type);
     let result = JobResult {
         id,
-        proof_type: job.proof_type,
+        proof_type,
         epoch,
         attempt: 1,
         agent: AgentId("bench-0".into()),

@@ -843,15 +843,7 @@ async fn a_large_idle_fleet_sweeps_less_often_each_and_still_finds_jobs_nobody_r
 
         // Queued with no ring, as another tool would: one of the fleet's sweeps finds it.
         let new = job(1, ProofType::MergeRollup, 1);
-        let envelope = provemesh_common::JobEnvelope {
-            version: provemesh_common::job::ENVELOPE_VERSION,
-            id: new.id(),
-            proof_type: new.proof_type,
-            epoch: new.epoch,
-            inputs: provemesh_common::InputRef::Inline(new.inputs.clone()),
-            enqueued_at_us: provemesh_common::unix_micros(),
-            deadline_ms: None,
-        };
+        let envelope = new.clone().inline_envelope(provemesh_common::unix_micros());
         provemesh_nats::messages::publish_job(&topo.js, &envelope)
             .await
             .unwrap()
