@@ -785,10 +785,7 @@ async fn a_proof_longer_than_ack_wait_is_kept_alive_not_redelivered() {
         assert!(next_result(&mut mesh.results, Duration::from_secs(3))
             .await
             .is_none());
-        let mut started = 0;
-        for a in agents {
-            started += a.stop().await.get(|s| &s.started);
-        }
+        let started = stop_all(agents, |s| &s.started).await;
         assert_eq!(started, 1, "one agent took the job, once");
     })
     .await

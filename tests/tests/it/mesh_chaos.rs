@@ -327,10 +327,7 @@ async fn cluster_loses_its_stream_leader_mid_run_and_every_job_completes_once() 
             stored.values().all(|n| *n == 1),
             "one stored result per job: {stored:?}"
         );
-        let mut proved = 0;
-        for a in agents {
-            proved += a.stop().await.get(|s| &s.proved);
-        }
+        let proved = stop_all(agents, |s| &s.proved).await;
         assert_eq!(proved, 300, "nothing proved twice");
     })
     .await

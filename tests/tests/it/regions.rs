@@ -103,10 +103,7 @@ async fn remote_region_agents_prove_an_epoch_and_a_cut_gateway_only_delays_it() 
             "one result per job: {stored:?}"
         );
         assert_eq!(stored_proofs(dir.path(), 1), tree_len);
-        let mut proved = 0;
-        for a in agents {
-            proved += a.stop().await.get(|s| &s.proved);
-        }
+        let proved = stop_all(agents, |s| &s.proved).await;
         assert_eq!(proved as usize, tree_len, "each job proved once");
     })
     .await

@@ -135,6 +135,18 @@ impl InProcessAgent {
     }
 }
 
+/// Stops every agent and sums one of their counters over them.
+pub async fn stop_all(
+    agents: Vec<InProcessAgent>,
+    counter: fn(&AgentStats) -> &std::sync::atomic::AtomicU64,
+) -> u64 {
+    let mut sum = 0;
+    for a in agents {
+        sum += a.stop().await.get(counter);
+    }
+    sum
+}
+
 /// Receives results until `n` distinct jobs reported, or `timeout`. Acks each.
 pub async fn collect(
     results: &mut Results,
