@@ -145,17 +145,17 @@ impl MeshBench {
             let (mut raw_empty_tps, mut ratios_empty) = (Vec::new(), Vec::new());
             let mut pulls = (0.0, 0.0);
             for _ in 0..self.rounds {
-                let before = Meter::read(&nats);
-                let (tps, p) = self
-                    .mesh_throughput(&url, &broker, &store, n, EpochNumber(epoch))
+                let (tps, p, cost) = self
+                    .mesh_throughput(&url, &nats, &broker, &store, n, EpochNumber(epoch))
                     .await?;
-                mesh_cost = mesh_cost.plus(Meter::read(&nats).minus(&before));
+                mesh_cost = mesh_cost.plus(cost);
                 epoch += 1;
-                let before = Meter::read(&nats);
-                let raw = self.raw_throughput(&url, n, epoch, shape).await?;
-                raw_cost = raw_cost.plus(Meter::read(&nats).minus(&before));
+                let (raw, cost) = self.raw_throughput(&url, &nats, n, epoch, shape).await?;
+                raw_cost = raw_cost.plus(cost);
                 epoch += 1;
-                let raw_empty = self.raw_throughput(&url, n, epoch, RawShape::EMPTY).await?;
+                let (raw_empty, _) = self
+                    .raw_throughput(&url, &nats, n, epoch, RawShape::EMPTY)
+                    .await?;
                 epoch += 1;
                 println!(
                     "  {n:>3} agents: mesh {tps:>7.0} jobs/s, raw {raw:>7.0} jobs/s, raw empty {raw_empty:>7.0} jobs/s"
@@ -272,17 +272,22 @@ impl MeshBench {
         Ok((stop, handles, stats))
     }
 
+    /// Throughput of `n` agents, their pulls per job, and what the timed window (first
+    /// enqueue to last result) cost the server and this process: the agents' start-up and
+    /// shutdown are outside it, as the raw workers' are.
     async fn mesh_throughput(
         &self,
         url: &str,
+        nats: &NatsServer,
         broker: &Broker,
         store: &ProofStore,
         n: usize,
         epoch: EpochNumber,
-    ) -> anyhow::Result<(f64, (f64, f64))> {
+    ) -> anyhow::Result<(f64, (f64, f64), Meter)> {
         let (stop, handles, stats) = self.start_agents(url, store, n, false).await?;
         let mut results = broker.epoch_results(epoch).await?;
         let jobs: Vec<NewJob> = (0..self.jobs).map(|i| bench_job(epoch, i)).collect();
+        let before = Meter::read(nats);
         let t0 = Instant::now();
         let b = broker.clone();
         let producer = tokio::spawn(async move {
@@ -299,6 +304,7 @@ impl MeshBench {
         )
         .await?;
         let elapsed = t0.elapsed();
+        let cost = Meter::read(nats).minus(&before);
         producer.await??;
         stop_agents(stop, handles).await?;
         let per_job = |f: fn(&provemesh_agent::AgentStats) -> &std::sync::atomic::AtomicU64| {
@@ -307,6 +313,7 @@ impl MeshBench {
         Ok((
             self.jobs as f64 / elapsed.as_secs_f64(),
             (per_job(|s| &s.pulls), per_job(|s| &s.empty_pulls)),
+            cost,
         ))
     }
 
@@ -376,14 +383,14 @@ impl MeshBench {
 /// process (broker, agents and collector all run here), as totals or per job. CPU per job
 /// says where a throughput gap comes from, and is steadier than throughput on a busy host.
 #[derive(Debug, Clone, Copy)]
-struct Meter {
+pub(super) struct Meter {
     msgs: f64,
     server_cpu: f64,
     bench_cpu: f64,
 }
 
 impl Meter {
-    fn read(nats: &NatsServer) -> Self {
+    pub(super) fn read(nats: &NatsServer) -> Self {
         Self {
             msgs: server_msgs(nats),
             server_cpu: cpu_seconds(nats.pid()),
@@ -397,7 +404,7 @@ impl Meter {
         bench_cpu: 0.0,
     };
 
-    fn minus(&self, before: &Meter) -> Self {
+    pub(super) fn minus(&self, before: &Meter) -> Self {
         Self {
             msgs: self.msgs - before.msgs,
             server_cpu: self.server_cpu - before.server_cpu,

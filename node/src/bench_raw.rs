@@ -4,12 +4,13 @@
 //! then ack the message; results are read by an ordered consumer. Its messages carry as
 //! many bytes as the mesh's (see [`RawShape`]), or none.
 
-use super::{connect, percentiles, MeshBench};
+use super::{connect, percentiles, MeshBench, Meter};
 use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer::pull, stream};
 use bytes::{BufMut as _, Bytes, BytesMut};
 use futures::StreamExt;
 use provemesh_common::unix_micros;
+use provemesh_harness::NatsServer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -136,16 +137,20 @@ impl MeshBench {
         Ok((stop, handles))
     }
 
-    /// Reads `count` results the way the mesh run reads its own: an ordered consumer of
-    /// the results stream, nothing acknowledged.
-    async fn raw_collect(&self, url: &str, run: u64, count: usize) -> anyhow::Result<()> {
+    /// Opens the reader of the results the way the mesh run opens its own (before its
+    /// clock starts): an ordered consumer of the results stream, nothing acknowledged.
+    async fn raw_results(&self, url: &str, run: u64) -> anyhow::Result<pull::Ordered> {
         let js = connect(url).await?;
         let c = js
             .get_stream(format!("RAW_RES_{run}"))
             .await?
             .create_consumer(pull::OrderedConfig::default())
             .await?;
-        let mut msgs = c.messages().await?;
+        Ok(c.messages().await?)
+    }
+
+    /// Reads `count` results.
+    async fn raw_collect(&self, msgs: &mut pull::Ordered, count: usize) -> anyhow::Result<()> {
         let mut got = 0;
         while got < count {
             tokio::time::timeout(Duration::from_secs(60), msgs.next())
@@ -157,16 +162,21 @@ impl MeshBench {
         Ok(())
     }
 
+    /// Throughput of `n` raw workers, and what the timed window (first publish to last
+    /// result) cost the server and this process.
     pub(super) async fn raw_throughput(
         &self,
         url: &str,
+        nats: &NatsServer,
         n: usize,
         run: u64,
         shape: RawShape,
-    ) -> anyhow::Result<f64> {
+    ) -> anyhow::Result<(f64, Meter)> {
         self.raw_setup(url, run).await?;
         let (stop, handles) = self.raw_workers(url, run, n, shape, Arc::default()).await?;
+        let mut results = self.raw_results(url, run).await?;
         let js = connect(url).await?;
+        let before = Meter::read(nats);
         let t0 = Instant::now();
         let count = self.jobs;
         let producer = tokio::spawn(async move {
@@ -188,14 +198,15 @@ impl MeshBench {
             }
             Ok::<_, async_nats::Error>(())
         });
-        self.raw_collect(url, run, count).await?;
+        self.raw_collect(&mut results, count).await?;
         let elapsed = t0.elapsed();
+        let cost = Meter::read(nats).minus(&before);
         producer.await?.map_err(|e| anyhow::anyhow!(e))?;
         stop.cancel();
         for h in handles {
             h.await?;
         }
-        Ok(count as f64 / elapsed.as_secs_f64())
+        Ok((count as f64 / elapsed.as_secs_f64(), cost))
     }
 
     pub(super) async fn raw_latency(
@@ -209,6 +220,7 @@ impl MeshBench {
         let lat = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (stop, handles) = self.raw_workers(url, run, n, shape, lat.clone()).await?;
         tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut results = self.raw_results(url, run).await?;
         let js = connect(url).await?;
         let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / self.rate as f64));
         for _ in 0..self.latency_jobs {
@@ -220,7 +232,7 @@ impl MeshBench {
             .await?
             .await?;
         }
-        self.raw_collect(url, run, self.latency_jobs).await?;
+        self.raw_collect(&mut results, self.latency_jobs).await?;
         stop.cancel();
         for h in handles {
             h.await?;
