@@ -273,8 +273,10 @@ impl MeshBench {
     }
 
     /// Throughput of `n` agents, their pulls per job, and what the timed window (first
-    /// enqueue to last result) cost the server and this process: the agents' start-up and
-    /// shutdown are outside it, as the raw workers' are.
+    /// enqueue to last result) cost the server and this process. Connecting and binding the
+    /// agents, and stopping them, are outside it, as the raw workers' are; what a started
+    /// agent does in its first moments (its first sweep, joining its doorbells, watching
+    /// cancellations) may overlap the window's start.
     async fn mesh_throughput(
         &self,
         url: &str,
