@@ -459,7 +459,9 @@ async fn start(
         Some(p) => {
             // The job's clock starts here, as its message is taken (its phases).
             let picked_up = std::time::Instant::now();
-            tracker.spawn(job::run(inner.clone(), t, msg, p, picked_up));
+            // Boxed: the job's state machine is ~6 KB, and a task holding it by value would
+            // copy it at every move into the task and again when the task finishes.
+            tracker.spawn(Box::pin(job::run(inner.clone(), t, msg, p, picked_up)));
         }
         None => {
             inner.stats.bump(|s| &s.overflow);

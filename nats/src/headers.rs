@@ -1,16 +1,17 @@
 //! Header names and the readable headers put on job and result messages.
 
-use async_nats::HeaderMap;
+use async_nats::{HeaderMap, HeaderName};
 use provemesh_common::{AgentId, EpochNumber, JobId, ProofType};
 
-pub const JOB_ID: &str = "Prove-Job-Id";
-pub const PROOF_TYPE: &str = "Prove-Type";
-pub const EPOCH: &str = "Prove-Epoch";
-pub const ATTEMPT: &str = "Prove-Attempt";
-pub const AGENT: &str = "Prove-Agent";
-pub const OUTCOME: &str = "Prove-Outcome";
+// Names made once, not parsed and copied from a `&str` on every message.
+pub static JOB_ID: HeaderName = HeaderName::from_static("Prove-Job-Id");
+pub static PROOF_TYPE: HeaderName = HeaderName::from_static("Prove-Type");
+pub static EPOCH: HeaderName = HeaderName::from_static("Prove-Epoch");
+pub static ATTEMPT: HeaderName = HeaderName::from_static("Prove-Attempt");
+pub static AGENT: HeaderName = HeaderName::from_static("Prove-Agent");
+pub static OUTCOME: HeaderName = HeaderName::from_static("Prove-Outcome");
 /// JetStream's de-duplication header.
-pub const MSG_ID: &str = "Nats-Msg-Id";
+pub static MSG_ID: HeaderName = HeaderName::from_static("Nats-Msg-Id");
 /// W3C trace context of the span that sent the message (`00-<trace id>-<span id>-<flags>`).
 pub const TRACEPARENT: &str = "traceparent";
 pub const TRACESTATE: &str = "tracestate";
@@ -90,10 +91,10 @@ impl opentelemetry::propagation::Extractor for Extractor<'_> {
 pub fn for_job(id: &JobId, proof_type: ProofType, epoch: EpochNumber) -> HeaderMap {
     let mut h = HeaderMap::new();
     let id = id.to_hex();
-    h.insert(MSG_ID, id.as_str());
-    h.insert(JOB_ID, id.as_str());
-    h.insert(PROOF_TYPE, proof_type.as_str());
-    h.insert(EPOCH, epoch.to_string().as_str());
+    h.insert(MSG_ID.clone(), id.clone());
+    h.insert(JOB_ID.clone(), id);
+    h.insert(PROOF_TYPE.clone(), proof_type.as_str());
+    h.insert(EPOCH.clone(), epoch.to_string());
     inject_trace(&mut h);
     h
 }
@@ -110,13 +111,13 @@ pub fn for_result(
 ) -> HeaderMap {
     let mut h = HeaderMap::new();
     let id = id.to_hex();
-    h.insert(MSG_ID, format!("result.{id}").as_str());
-    h.insert(JOB_ID, id.as_str());
-    h.insert(PROOF_TYPE, proof_type.as_str());
-    h.insert(EPOCH, epoch.to_string().as_str());
-    h.insert(ATTEMPT, attempt.to_string().as_str());
-    h.insert(AGENT, agent.0.as_str());
-    h.insert(OUTCOME, outcome);
+    h.insert(MSG_ID.clone(), format!("result.{id}"));
+    h.insert(JOB_ID.clone(), id);
+    h.insert(PROOF_TYPE.clone(), proof_type.as_str());
+    h.insert(EPOCH.clone(), epoch.to_string());
+    h.insert(ATTEMPT.clone(), attempt.to_string());
+    h.insert(AGENT.clone(), agent.0.as_str());
+    h.insert(OUTCOME.clone(), outcome);
     inject_trace(&mut h);
     h
 }
@@ -141,17 +142,17 @@ pub fn wire_len(h: &HeaderMap) -> usize {
 }
 
 /// Reads a header as a string.
-pub fn get<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {
-    headers?.get(name).map(|v| v.as_str())
+pub fn get<'a>(headers: Option<&'a HeaderMap>, name: &HeaderName) -> Option<&'a str> {
+    headers?.get(name.clone()).map(|v| v.as_str())
 }
 
 /// What the headers of a job message say about it, used when its payload cannot be
 /// decoded (so the failure can still be reported against the right job).
 pub fn job_identity(headers: Option<&HeaderMap>) -> Option<(JobId, ProofType, EpochNumber)> {
     Some((
-        get(headers, JOB_ID)?.parse().ok()?,
-        get(headers, PROOF_TYPE)?.parse().ok()?,
-        get(headers, EPOCH)?.parse().ok()?,
+        get(headers, &JOB_ID)?.parse().ok()?,
+        get(headers, &PROOF_TYPE)?.parse().ok()?,
+        get(headers, &EPOCH)?.parse().ok()?,
     ))
 }
 
@@ -163,9 +164,9 @@ mod tests {
     fn wire_len_counts_the_header_block_as_sent() {
         assert_eq!(wire_len(&HeaderMap::new()), 0);
         let mut h = HeaderMap::new();
-        h.insert(PROOF_TYPE, "merge_rollup");
-        h.append(EPOCH, "7");
-        h.append(EPOCH, "8");
+        h.insert(PROOF_TYPE.clone(), "merge_rollup");
+        h.append(EPOCH.clone(), "7");
+        h.append(EPOCH.clone(), "8");
         let sent =
             "NATS/1.0\r\nProve-Type: merge_rollup\r\nProve-Epoch: 7\r\nProve-Epoch: 8\r\n\r\n";
         assert_eq!(wire_len(&h), sent.len());
