@@ -95,7 +95,13 @@ pub async fn run(
         None => Arc::new(SimulatedBackend::new(agent.config.simulated.clone())),
     };
     let agent = Agent::new(agent.config, topo, store, backend)?;
-    Ok(agent.run(shutdown).await)
+    // On the runtime's workers: a binary's main thread blocks on this future, and a pull
+    // loop run there is woken across threads (a futex wake and a context switch) each time
+    // a job frees its slot or a pull is answered. Dropping this future stops the agent, as
+    // it did when the loop ran inside it.
+    tokio_util::task::AbortOnDropHandle::new(tokio::spawn(agent.run(shutdown)))
+        .await
+        .with_context(|| format!("agent {id} stopped abnormally"))
 }
 
 /// A token cancelled on the first SIGTERM or SIGINT (graceful drain); a second signal

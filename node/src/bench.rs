@@ -123,7 +123,17 @@ impl MeshBench {
             );
         }
         // On the main thread: the server dies with it, even if the benchmark is killed.
-        let nats = NatsServer::start().context("starting nats-server")?;
+        let nats = Arc::new(NatsServer::start().context("starting nats-server")?);
+        // The runs on the runtime's workers, where the node's and the agents' loops run: the
+        // main thread blocks on its future, and a results reader there would be woken across
+        // threads for every result (this cost the mesh and the raw loop alike).
+        let server = nats.clone();
+        let measured = tokio::spawn(async move { self.measure(&server).await }).await;
+        drop(nats);
+        measured.context("benchmark stopped abnormally")?
+    }
+
+    async fn measure(self, nats: &NatsServer) -> anyhow::Result<()> {
         let url = nats.url();
         let shape = mesh_message_sizes()?;
         println!(
@@ -146,15 +156,15 @@ impl MeshBench {
             let mut pulls = (0.0, 0.0);
             for _ in 0..self.rounds {
                 let (tps, p, cost) = self
-                    .mesh_throughput(&url, &nats, &broker, &store, n, EpochNumber(epoch))
+                    .mesh_throughput(&url, nats, &broker, &store, n, EpochNumber(epoch))
                     .await?;
                 mesh_cost = mesh_cost.plus(cost);
                 epoch += 1;
-                let (raw, cost) = self.raw_throughput(&url, &nats, n, epoch, shape).await?;
+                let (raw, cost) = self.raw_throughput(&url, nats, n, epoch, shape).await?;
                 raw_cost = raw_cost.plus(cost);
                 epoch += 1;
                 let (raw_empty, _) = self
-                    .raw_throughput(&url, &nats, n, epoch, RawShape::EMPTY)
+                    .raw_throughput(&url, nats, n, epoch, RawShape::EMPTY)
                     .await?;
                 epoch += 1;
                 println!(
@@ -167,7 +177,7 @@ impl MeshBench {
                 ratios.push(tps / raw);
                 ratios_empty.push(tps / raw_empty);
             }
-            let idle = self.mesh_idle(&url, &nats, &store, n).await?;
+            let idle = self.mesh_idle(&url, nats, &store, n).await?;
             let mesh_lat = self
                 .mesh_latency(&url, &broker, &store, n, EpochNumber(epoch))
                 .await?;
@@ -232,7 +242,6 @@ impl MeshBench {
             ]);
         }
         println!("\n{t}");
-        drop(nats);
         Ok(())
     }
 
