@@ -4,7 +4,7 @@
 //! when its handle drops.
 
 use crate::support::*;
-use async_nats::jetstream::{consumer::pull, stream};
+use async_nats::jetstream::{consumer::pull, context::PublishErrorKind, stream};
 use futures::StreamExt;
 use object_store::{aws::AmazonS3Builder, path::Path, ObjectStore, ObjectStoreExt, PutPayload};
 use provemesh_harness::{Anvil, NatsCluster, NatsServer, S3Server};
@@ -26,12 +26,28 @@ async fn round_trip(url: &str, replicas: usize) {
         })
         .await
         .expect("create stream");
+    // A new replicated stream elects its leader after it is created; until then a publish
+    // finds no responders (reported as "stream not found", so nothing was stored). Retry
+    // those, within a bound.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
     for i in 0..10 {
-        js.publish(format!("rt.{i}"), format!("m{i}").into())
-            .await
-            .unwrap()
-            .await
-            .expect("stored");
+        loop {
+            let ack = js
+                .publish(format!("rt.{i}"), format!("m{i}").into())
+                .await
+                .unwrap()
+                .await;
+            match ack {
+                Ok(_) => break,
+                Err(e)
+                    if e.kind() == PublishErrorKind::StreamNotFound
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("stored: {e:?}"),
+            }
+        }
     }
     let c = s
         .create_consumer(pull::Config {
