@@ -27,27 +27,27 @@ async fn round_trip(url: &str, replicas: usize) {
         .await
         .expect("create stream");
     // A new replicated stream elects its leader after it is created; until then a publish
-    // finds no responders (reported as "stream not found", so nothing was stored). Retry
-    // those, within a bound.
+    // finds no responders (reported as "stream not found", so nothing was stored): retried,
+    // within 20 s for all ten.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     for i in 0..10 {
-        loop {
-            let ack = js
-                .publish(format!("rt.{i}"), format!("m{i}").into())
-                .await
-                .unwrap()
-                .await;
-            match ack {
-                Ok(_) => break,
-                Err(e)
-                    if e.kind() == PublishErrorKind::StreamNotFound
-                        && std::time::Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(Duration::from_millis(100)).await
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        eventually(left, "a publish stored", || {
+            let js = js.clone();
+            async move {
+                let ack = js
+                    .publish(format!("rt.{i}"), format!("m{i}").into())
+                    .await
+                    .unwrap()
+                    .await;
+                match ack {
+                    Ok(_) => true,
+                    Err(e) if e.kind() == PublishErrorKind::StreamNotFound => false,
+                    Err(e) => panic!("stored: {e:?}"),
                 }
-                Err(e) => panic!("stored: {e:?}"),
             }
-        }
+        })
+        .await;
     }
     let c = s
         .create_consumer(pull::Config {
