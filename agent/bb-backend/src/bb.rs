@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 use tokio::process::Command;
+use tokio_util::task::AbortOnDropHandle;
 
 /// How proofs are made (`bb -t`): children verified inside Noir circuits use the Poseidon2
 /// transcript without zero knowledge; a tx's client proof (the private kernel tail) is
@@ -151,15 +152,6 @@ fn tail(s: &str, max: usize) -> String {
         start += 1;
     }
     format!("…{}", &s[start..])
-}
-
-/// Stops a helper task when its owner goes, cancelled or not.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// A process's peak resident memory in bytes (`VmHWM` in /proc/PID/status).
@@ -323,7 +315,8 @@ impl BbConfig {
         let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let _sampler = pid.map(|pid| {
             let peak = peak.clone();
-            AbortOnDrop(tokio::spawn(async move {
+            // Stopped when this call returns, cancelled or not.
+            AbortOnDropHandle::new(tokio::spawn(async move {
                 loop {
                     if let Some(hwm) = vm_hwm(pid) {
                         peak.fetch_max(hwm, std::sync::atomic::Ordering::Relaxed);
